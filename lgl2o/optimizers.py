@@ -1,0 +1,212 @@
+"""One protocol for every optimizer: SGD, Adam, the L2O, GL2O and LGL2O.
+
+    state = opt.init(params)                                  # params: (S, P), S runs
+    params, state, info = opt.step(params, state, grad, oracle)
+
+``grad`` is the minibatch gradient at ``params`` (the loop computed it through ``oracle``); an optimizer
+that needs more (a guard comparing candidates) asks ``oracle``, which counts every pass. ``state`` is a
+dict of tensors (so it can be checkpointed); ``info`` a dict of (S,) tensors of telemetry.
+
+Guards and inner states (a documented choice, DESIGN §3): the proposal and the fallback both step from
+the gradient at the current iterate, and both inner states (the L2O's LSTM state, Adam's moments)
+advance every step, whichever proposal is taken. ``LGL2O(reset_proposal_on_fallback=True)`` instead
+zeroes the L2O's state on the runs where its proposal was rejected.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .l2o import LSTMOptimizer
+
+
+def _positive(name, value):
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+
+
+class SGD:
+    def __init__(self, lr: float):
+        _positive("lr", lr)
+        self.lr = float(lr)
+
+    def init(self, params):
+        return {}
+
+    def step(self, params, state, grad, oracle=None):
+        return params - self.lr * grad, state, {}
+
+
+class Adam:
+    """Adam exactly as ``torch.optim.Adam`` computes it (bias corrections, eps outside the sqrt)."""
+
+    def __init__(self, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8):
+        _positive("lr", lr)
+        self.lr, self.betas, self.eps = float(lr), tuple(betas), float(eps)
+
+    def init(self, params):
+        return {"m": torch.zeros_like(params), "v": torch.zeros_like(params), "t": torch.zeros((), dtype=torch.int64)}
+
+    def step(self, params, state, grad, oracle=None):
+        b1, b2 = self.betas
+        t = int(state["t"]) + 1
+        m = state["m"].mul(b1).add_(grad, alpha=1 - b1)
+        v = state["v"].mul(b2).addcmul_(grad, grad, value=1 - b2)
+        denom = (v.sqrt() / math.sqrt(1 - b2**t)).add_(self.eps)
+        new = params.addcdiv(m, denom, value=-self.lr / (1 - b1**t))
+        return new, {"m": m, "v": v, "t": torch.tensor(t)}, {}
+
+
+class L2O:
+    """The learned optimizer as a protocol optimizer: state = the LSTM state of every coordinate."""
+
+    def __init__(self, net: LSTMOptimizer):
+        self.net = net
+
+    def init(self, params):
+        return {f"s{i}": s for i, s in enumerate(self.net.init_state(params.shape, params.device, params.dtype))}
+
+    def step(self, params, state, grad, oracle=None):
+        hidden = tuple(state[f"s{i}"] for i in range(len(state)))
+        update, hidden = self.net(grad, hidden)
+        return params + update, {f"s{i}": s for i, s in enumerate(hidden)}, {}
+
+
+# ----------------------------------------------------------------------------------------------
+# the guards
+
+
+def _where(take, a, b):
+    return torch.where(take.view(-1, *([1] * (a.dim() - 1))), a, b)
+
+
+class LGL2O:
+    """Loss-Guarded L2O: keep whichever candidate has the lower estimated loss.
+
+    Both candidates come from the same gradient at x. Their losses are estimated on ``compare``:
+      "fresh": a fresh minibatch of ``compare_batch`` examples from the guard's own stream (the
+               paper-literal choice; common random numbers: one batch for both candidates);
+      "full":  the whole training set (the exact expected loss, a reference);
+      "same":  the minibatch the gradient was computed on;
+      "next":  the next step's minibatch; the winner's forward pass is reused by the next gradient,
+               so the comparison costs one forward pass net.
+    The proposal is taken only if it is finite and its mean loss is lower by more than ``z`` standard
+    errors of the per-example differences (a paired test; z = 0 is the plain comparison). Ties and
+    non-finite losses go to the fallback.
+    """
+
+    COMPARE = ("fresh", "full", "same", "next")
+
+    def __init__(self, proposal, fallback, compare: str = "fresh", compare_batch: int | None = None,
+                 z: float = 0.0, reset_proposal_on_fallback: bool = False):
+        if compare not in self.COMPARE:
+            raise ValueError(f"unknown compare {compare!r}; allowed: {', '.join(self.COMPARE)}")
+        if compare_batch is not None and compare != "fresh":
+            raise ValueError(f"compare_batch applies to compare='fresh' only (got compare={compare!r})")
+        if compare_batch is not None:
+            _positive("compare_batch", compare_batch)
+        if not (math.isfinite(z) and z >= 0):
+            raise ValueError(f"z must be a finite number >= 0, got {z!r}")
+        self.proposal, self.fallback = proposal, fallback
+        self.compare, self.compare_batch, self.z = compare, compare_batch, float(z)
+        self.reset = reset_proposal_on_fallback
+
+    def init(self, params):
+        return {"proposal": self.proposal.init(params), "fallback": self.fallback.init(params)}
+
+    def _losses(self, oracle, yp, yf):
+        """Per-run (mean proposal loss, mean fallback loss, standard error of their difference)."""
+        if self.compare == "full":
+            lp, lf = oracle.full_loss(yp), oracle.full_loss(yf)
+            return lp, lf, torch.zeros_like(lp), None
+        if self.compare == "same":
+            batch = oracle.batch
+        elif self.compare == "next":
+            batch = oracle.next_batch()
+        else:
+            batch = oracle.fresh_batch(self.compare_batch)
+        (ep, cp), (ef, cf) = oracle.forward(yp, batch), oracle.forward(yf, batch)
+        n = ep.shape[1]
+        se = (ep - ef).std(1) / math.sqrt(n) if self.z > 0 and n > 1 else torch.zeros(ep.shape[0], device=ep.device)
+        return ep.mean(1), ef.mean(1), se, (batch, ep, cp, ef, cf)
+
+    def step(self, params, state, grad, oracle):
+        yp, sp, _ = self.proposal.step(params, state["proposal"], grad, oracle)
+        yf, sf, _ = self.fallback.step(params, state["fallback"], grad, oracle)
+        lp, lf, se, fwd = self._losses(oracle, yp, yf)
+        take = torch.isfinite(lp) & torch.isfinite(yp).all(1) & (lp - lf < -self.z * se)
+        new = _where(take, yp, yf)
+        if fwd is not None and self.compare == "next":
+            batch, ep, cp, ef, cf = fwd
+            sel = oracle.task.select_cache
+            if sel is not None:
+                oracle.stash(new, batch, _where(take, ep, ef), sel(take, cp, cf))
+        if self.reset:
+            sp = {k: _where(take, v, torch.zeros_like(v)) if v.dim() else v for k, v in sp.items()}
+        return new, {"proposal": sp, "fallback": sf}, {"took_proposal": take, "loss_proposal": lp, "loss_fallback": lf}
+
+
+MU_RULES = ("ema", "geometric", "recent_term", "recent_max")
+
+
+class GL2O:
+    """Safeguarded L2O (Heaton et al.): accept the proposal y iff lr * ||grad f_B(y)|| < (1 - delta) * mu.
+
+    The fallback is an SGD step with ``lr``; the residual is that of the fixed-point operator
+    T(x) = x - lr * grad f(x), ||x - T(x)|| = lr * ||grad f(x)||, on the current minibatch B. mu starts at
+    the residual at x0 and changes only when a proposal is accepted, by ``mu_rule``:
+      "ema":         mu <- theta * r(y) + (1 - theta) * mu          (default, theta = 0.1)
+      "geometric":   mu <- (1 - delta) * mu
+      "recent_term": mu <- r(y)
+      "recent_max":  mu <- max of the last ``window`` accepted residuals (mu0 fills the window)
+    """
+
+    def __init__(self, proposal, lr: float, delta: float = 0.1, theta: float = 0.1,
+                 mu_rule: str = "ema", window: int = 10):
+        _positive("lr", lr)
+        if not 0 < delta < 1:
+            raise ValueError(f"delta must be in (0, 1), got {delta!r}")
+        if not 0 < theta <= 1:
+            raise ValueError(f"theta must be in (0, 1], got {theta!r}")
+        if mu_rule not in MU_RULES:
+            raise ValueError(f"unknown mu_rule {mu_rule!r}; allowed: {', '.join(MU_RULES)}")
+        if int(window) < 1:
+            raise ValueError(f"window must be a positive integer, got {window!r}")
+        self.proposal, self.lr, self.delta, self.theta = proposal, float(lr), float(delta), float(theta)
+        self.mu_rule, self.window = mu_rule, int(window)
+
+    def init(self, params):
+        S = params.shape[0]
+        nan = torch.full((S,), float("nan"), dtype=params.dtype, device=params.device)
+        return {"proposal": self.proposal.init(params), "mu": nan,
+                "history": torch.full((S, self.window), float("nan"), dtype=params.dtype, device=params.device)}
+
+    def update_mu(self, mu, history, r, accept):
+        """The mu rule applied where ``accept``; returns (mu, history)."""
+        if self.mu_rule == "ema":
+            new = self.theta * r + (1 - self.theta) * mu
+        elif self.mu_rule == "geometric":
+            new = (1 - self.delta) * mu
+        elif self.mu_rule == "recent_term":
+            new = r
+        else:
+            rolled = torch.cat((history[:, 1:], r.unsqueeze(1)), dim=1)
+            history = _where(accept, rolled, history)
+            new = history.max(1).values
+        return torch.where(accept, new, mu), history
+
+    def step(self, params, state, grad, oracle):
+        mu, history = state["mu"], state["history"]
+        first = torch.isnan(mu)
+        if first.any():  # mu0 = the residual at x0
+            r0 = self.lr * grad.norm(dim=1)
+            mu = torch.where(first, r0, mu)
+            history = _where(first, r0.unsqueeze(1).expand_as(history), history)
+        y, sp, _ = self.proposal.step(params, state["proposal"], grad, oracle)
+        _, gy = oracle.grad(y)
+        r = self.lr * gy.norm(dim=1)
+        accept = torch.isfinite(r) & torch.isfinite(y).all(1) & (r < (1 - self.delta) * mu)
+        mu, history = self.update_mu(mu, history, r, accept)
+        new = _where(accept, y, params - self.lr * grad)
+        return new, {"proposal": sp, "mu": mu, "history": history}, {"took_proposal": accept, "residual": r, "mu": mu}
