@@ -1,0 +1,204 @@
+"""Meta-training the LSTM optimizer: truncated backpropagation through optimizee unrolls.
+
+Protocol (Andrychowicz et al. 2016; DESIGN §4): every episode starts ``optimizees`` fresh optimizees
+(batched as runs) and unrolls the L2O on them for ``episode_steps`` steps; every ``unroll`` steps the
+meta-loss (the sum over the unroll of the optimizees' minibatch losses after each update, averaged
+over optimizees) is backpropagated into the LSTM, the meta-optimizer (Adam) steps, and the optimizee
+parameters and LSTM state are detached. The optimizee gradients fed to the LSTM are detached (no second
+derivatives) unless ``second_order``. Meta-gradients are clipped by norm; a meta-step with a
+non-finite loss or gradient is skipped and counted, never applied.
+
+Every ``validate_every`` meta-steps the L2O runs (no grad) on held-out optimizee seeds for
+``validate_steps`` steps; the mean training loss over those steps, measured on a held-out part of the
+training set, picks the best checkpoint. Meta-training resumes from its last checkpoint.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from . import l2o as l2o_mod
+from .tasks import make_task, run_generators
+
+LOG_COLUMNS = ["meta_step", "episode", "meta_loss", "grad_norm", "skipped", "val_loss", "wall_s"]
+
+
+@dataclass
+class MetaConfig:
+    task: dict = field(default_factory=lambda: {"kind": "mlp", "dataset": "mnist", "hidden": [20],
+                                                "activation": "sigmoid", "batch_size": 128})
+    episodes: int = 100
+    episode_steps: int = 100
+    unroll: int = 20
+    optimizees: int = 8  # optimizees per meta-step (batched)
+    meta_lr: float = 1e-3
+    clip: float = 1.0
+    second_order: bool = False
+    validate_every: int = 25  # meta-steps
+    validate_seeds: int = 5
+    validate_steps: int = 100
+    heldout: int = 10_000  # training examples held out for validation (MLP tasks)
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("episodes", "episode_steps", "unroll", "optimizees", "validate_every", "validate_seeds",
+                     "validate_steps"):
+            v = getattr(self, name)
+            if not (isinstance(v, int) and v > 0):
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if self.episode_steps % self.unroll:
+            raise ValueError(f"episode_steps ({self.episode_steps}) must be a multiple of unroll ({self.unroll})")
+        for name in ("meta_lr", "clip"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be a positive number, got {v!r}")
+
+
+def _split_task(cfg: MetaConfig, device):
+    """Training task (without the held-out examples) and validation task (only those)."""
+    task = make_task(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.task.items()}, device=device)
+    if not hasattr(task, "train") or not cfg.heldout:
+        return task, task
+    import copy
+
+    n = task.n_train
+    if not 0 < cfg.heldout < n:
+        raise ValueError(f"heldout must be in (0, {n}), got {cfg.heldout}")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed))
+    full, val = task.train, copy.copy(task)
+    for t, idx in ((task, perm[cfg.heldout:]), (val, perm[: cfg.heldout])):
+        idx = idx.to(full.x.device)
+        t.train = type(full)(full.x[idx], full.y[idx], full.image_shape, full.classes)
+        t.n_train = len(idx)
+    return task, val
+
+
+def unroll_loss(net, task, params, hidden, gens, steps: int, second_order=False):
+    """Run the L2O ``steps`` steps from ``params``; return (sum of mean losses, params, hidden).
+
+    As in Andrychowicz et al.'s implementation, the meta-loss sums f(theta_t) over the unroll's steps,
+    each on the minibatch whose gradient feeds the LSTM at that step, so one forward pass serves both.
+    """
+    total = 0.0
+    for _ in range(steps):
+        batch = task.sample_batch(gens)
+        if second_order:
+            p = params if params.requires_grad else params.detach().requires_grad_(True)
+            losses, _ = task.forward(p, batch)
+            (g,) = torch.autograd.grad(losses.mean(1).sum(), p, create_graph=True)
+            params = p
+        else:
+            losses, cache = task.forward(params, batch)
+            with torch.no_grad():  # the gradient is an input to the LSTM, not differentiated
+                g = task.backward(params.detach(), cache)
+        total = total + losses.mean()
+        update, hidden = net(g, hidden)
+        params = params + update
+    return total, params, hidden
+
+
+@torch.no_grad()
+def validate(net, task, seeds, steps: int) -> float:
+    """Mean (over seeds and steps 1..steps) full-set loss of the L2O's iterates on ``task``."""
+    from .optimizers import L2O
+    from .oracle import Oracle
+
+    opt, oracle = L2O(net), Oracle(task, seeds)
+    params = task.init_params(seeds)
+    state = opt.init(params)
+    losses = []
+    for t in range(steps):
+        oracle.advance()
+        _, g = oracle.grad(params)
+        params, state, _ = opt.step(params, state, g, oracle)
+        if (t + 1) % max(1, steps // 10) == 0 or t + 1 == steps:
+            losses.append(task.full_loss(params))
+    v = torch.stack(losses).mean()
+    return float(v) if torch.isfinite(v) else float("inf")
+
+
+def meta_train(cfg: MetaConfig, out: str | os.PathLike, device="cpu", progress=True, log=print) -> pd.DataFrame:
+    """Meta-train; write ``out``/l2o.{pt,json} (best), ``out``/last.pt (resume), ``out``/log.csv."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    task, val_task = _split_task(cfg, device)
+    torch.manual_seed(cfg.seed)
+    net = l2o_mod.LSTMOptimizer().to(device)
+    net.reset_parameters(torch.Generator().manual_seed(cfg.seed))
+    meta_opt = torch.optim.Adam(net.parameters(), lr=cfg.meta_lr)
+    val_seeds = list(range(1_000_000, 1_000_000 + cfg.validate_seeds))
+    per_episode = cfg.episode_steps // cfg.unroll
+    rows, episode, best, wall = [], 0, float("inf"), 0.0
+    last = out / "last.pt"
+    if last.exists():
+        ck = torch.load(last, weights_only=True, map_location=device)
+        if ck["config"] != _resume_key(cfg):
+            raise ValueError(f"{last} was written with another meta-training config; delete {out} to start over")
+        net.load_state_dict(ck["net"])
+        meta_opt.load_state_dict(ck["meta_opt"])
+        rows, episode, best, wall = ck["rows"], ck["episode"], ck["best"], ck["wall"]
+        log(f"resuming meta-training at episode {episode}")
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=cfg.episodes, initial=episode, desc="meta-train", disable=not progress)
+    while episode < cfg.episodes:
+        t0 = time.perf_counter()
+        seeds = [cfg.seed * 1_000_003 + episode * cfg.optimizees + i for i in range(cfg.optimizees)]
+        gens = run_generators(seeds, 1)
+        params = task.init_params(seeds)
+        hidden = net.init_state(params.shape, params.device, params.dtype)
+        for k in range(per_episode):
+            meta_step = episode * per_episode + k
+            loss, params, hidden = unroll_loss(net, task, params, hidden, gens, cfg.unroll, cfg.second_order)
+            meta_opt.zero_grad()
+            skipped = not torch.isfinite(loss)
+            gnorm = float("nan")
+            if not skipped:
+                loss.backward()
+                gnorm = float(torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.clip))
+                skipped = not math.isfinite(gnorm)
+            if not skipped:
+                meta_opt.step()
+            params, hidden = params.detach(), tuple(h.detach() for h in hidden)
+            row = {"meta_step": meta_step, "episode": episode, "meta_loss": float(loss.detach()) / cfg.unroll,
+                   "grad_norm": gnorm, "skipped": bool(skipped), "val_loss": float("nan"), "wall_s": 0.0}
+            if (meta_step + 1) % cfg.validate_every == 0 or (episode + 1 == cfg.episodes and k + 1 == per_episode):
+                row["val_loss"] = validate(net, val_task, val_seeds, cfg.validate_steps)
+                if row["val_loss"] < best:
+                    best = row["val_loss"]
+                    l2o_mod.save(net, out / "l2o", extra={"meta": asdict(cfg), "meta_step": meta_step,
+                                                          "val_loss": best})
+            rows.append(row)
+            if skipped:  # a non-finite unroll: start the episode's optimizees afresh
+                break
+        episode += 1
+        wall += time.perf_counter() - t0
+        rows[-1]["wall_s"] = wall
+        _atomic_torch_save({"config": _resume_key(cfg), "net": net.state_dict(),
+                            "meta_opt": meta_opt.state_dict(), "rows": rows, "episode": episode, "best": best,
+                            "wall": wall}, last)
+        bar.update(1)
+    bar.close()
+    df = pd.DataFrame(rows, columns=LOG_COLUMNS)
+    tmp = out / "log.csv.tmp"
+    df.to_csv(tmp, index=False)
+    os.replace(tmp, out / "log.csv")
+    return df
+
+
+def _resume_key(cfg: MetaConfig) -> str:
+    """What must not change between a run and its resumption (the number of episodes may grow)."""
+    return json.dumps({k: v for k, v in asdict(cfg).items() if k != "episodes"}, sort_keys=True)
+
+
+def _atomic_torch_save(obj, path: Path):
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
