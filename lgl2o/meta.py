@@ -46,6 +46,7 @@ class MetaConfig:
     validate_steps: int = 100
     heldout: int = 10_000  # training examples held out for validation (MLP tasks)
     seed: int = 0
+    compile: bool = False  # torch.compile the LSTM (about 3.7x faster per inner step on CPU, ~20 s to compile)
 
     def __post_init__(self):
         for name in ("episodes", "episode_steps", "unroll", "optimizees", "validate_every", "validate_seeds",
@@ -133,6 +134,7 @@ def meta_train(cfg: MetaConfig, out: str | os.PathLike, device="cpu", progress=T
     net = l2o_mod.LSTMOptimizer().to(device)
     net.reset_parameters(torch.Generator().manual_seed(cfg.seed))
     meta_opt = torch.optim.Adam(net.parameters(), lr=cfg.meta_lr)
+    step_net = torch.compile(net, dynamic=False) if cfg.compile else net  # shares net's parameters
     val_seeds = list(range(1_000_000, 1_000_000 + cfg.validate_seeds))
     per_episode = cfg.episode_steps // cfg.unroll
     rows, episode, best, wall = [], 0, float("inf"), 0.0
@@ -156,7 +158,7 @@ def meta_train(cfg: MetaConfig, out: str | os.PathLike, device="cpu", progress=T
         hidden = net.init_state(params.shape, params.device, params.dtype)
         for k in range(per_episode):
             meta_step = episode * per_episode + k
-            loss, params, hidden = unroll_loss(net, task, params, hidden, gens, cfg.unroll, cfg.second_order)
+            loss, params, hidden = unroll_loss(step_net, task, params, hidden, gens, cfg.unroll, cfg.second_order)
             meta_opt.zero_grad()
             skipped = not torch.isfinite(loss)
             gnorm = float("nan")
@@ -170,7 +172,7 @@ def meta_train(cfg: MetaConfig, out: str | os.PathLike, device="cpu", progress=T
             row = {"meta_step": meta_step, "episode": episode, "meta_loss": float(loss.detach()) / cfg.unroll,
                    "grad_norm": gnorm, "skipped": bool(skipped), "val_loss": float("nan"), "wall_s": 0.0}
             if (meta_step + 1) % cfg.validate_every == 0 or (episode + 1 == cfg.episodes and k + 1 == per_episode):
-                row["val_loss"] = validate(net, val_task, val_seeds, cfg.validate_steps)
+                row["val_loss"] = validate(step_net, val_task, val_seeds, cfg.validate_steps)
                 if row["val_loss"] < best:
                     best = row["val_loss"]
                     l2o_mod.save(net, out / "l2o", extra={"meta": asdict(cfg), "meta_step": meta_step,
@@ -191,6 +193,13 @@ def meta_train(cfg: MetaConfig, out: str | os.PathLike, device="cpu", progress=T
     df.to_csv(tmp, index=False)
     os.replace(tmp, out / "log.csv")
     return df
+
+
+def config_hash(cfg: MetaConfig) -> str:
+    """A short name for a configuration (less its number of episodes, which a resumed run may grow)."""
+    import hashlib
+
+    return hashlib.sha256(_resume_key(cfg).encode()).hexdigest()[:12]
 
 
 def _resume_key(cfg: MetaConfig) -> str:

@@ -3,13 +3,16 @@
 ``evaluate(task, {"sgd": SGD(3.0), ...}, steps=10_000, seeds=range(5))`` returns one pandas table with a
 row per optimizer x seed x logged step:
 
-    optimizer, seed, step, batch_loss, full_loss, proposal_share, fwd, bwd, examples, wall_s, test_acc
+    optimizer, seed, step, batch_loss, full_loss, proposal_share, fwd, bwd, examples, wall_s, test_acc,
+    diverged_at, diverged
 
 ``batch_loss`` is the minibatch loss at the iterate of that step (before its update), ``full_loss`` the
 whole-training-set loss (every ``full_every`` steps and at the end, NaN elsewhere), ``proposal_share``
 the fraction of steps since the previous logged row on which a guard took the L2O proposal (NaN for
 optimizers that are not guards), ``fwd``/``bwd``/``examples`` cumulative passes per run, ``wall_s``
 cumulative seconds spent stepping (the S runs share them), ``test_acc`` on the final row.
+Divergence is data, not a crash: ``diverged_at`` is the first step at which a run's minibatch loss was
+not finite (-1 if never), and ``diverged`` marks that step and every later row of that run.
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ from tqdm.auto import tqdm
 from .oracle import Oracle
 
 COLUMNS = ["optimizer", "seed", "step", "batch_loss", "full_loss", "proposal_share", "fwd", "bwd",
-           "examples", "wall_s", "test_acc"]
+           "examples", "wall_s", "test_acc", "diverged_at", "diverged"]
 
 
 def log_steps(steps: int, every: int, per_decade: int = 10) -> np.ndarray:
@@ -43,8 +46,11 @@ def log_steps(steps: int, every: int, per_decade: int = 10) -> np.ndarray:
 
 def evaluate(task, optimizers: dict, steps: int, seeds, log_every: int = 100, full_every: int | None = None,
              test_accuracy: bool = True, progress: bool = True, resume: str | os.PathLike | None = None,
-             checkpoint_every: int = 0) -> pd.DataFrame:
+             checkpoint_every: int = 0, full_steps=None) -> pd.DataFrame:
     """Run every optimizer for ``steps`` steps on all ``seeds`` (batched) and return the tidy table.
+
+    The full-training-set loss is measured every ``full_every`` steps (default ``log_every``) or, if
+    ``full_steps`` is given, at exactly those steps (and always at the last one).
 
     With ``resume`` set to a folder, each optimizer's run checkpoints there every ``checkpoint_every``
     steps and a rerun picks up from the last checkpoint (see ``run_one``).
@@ -58,7 +64,7 @@ def evaluate(task, optimizers: dict, steps: int, seeds, log_every: int = 100, fu
     for name, opt in optimizers.items():
         ck = Path(resume) / f"{name}.pt" if resume is not None else None
         tables.append(run_one(task, name, opt, steps, seeds, log_every, full_every, test_accuracy,
-                              progress, ck, checkpoint_every))
+                              progress, ck, checkpoint_every, full_steps))
     return pd.concat(tables, ignore_index=True)
 
 
@@ -80,15 +86,20 @@ def _fill(template: dict, flat: dict, prefix="") -> dict:
 
 @torch.no_grad()
 def run_one(task, name, opt, steps, seeds, log_every=100, full_every=None, test_accuracy=True,
-            progress=True, checkpoint: Path | None = None, checkpoint_every: int = 0) -> pd.DataFrame:
+            progress=True, checkpoint: Path | None = None, checkpoint_every: int = 0, full_steps=None) -> pd.DataFrame:
     """One optimizer, all seeds batched. Resumes from ``checkpoint`` when that file exists."""
     logged = set(log_steps(steps, log_every).tolist())
-    full_every = int(full_every or log_every)
+    if full_steps is None:
+        full_every = int(full_every or log_every)
+        full_steps = {t for t in logged if t % full_every == 0}
+    full_steps = {int(t) for t in full_steps} | {int(steps)}
+    logged |= full_steps
     oracle = Oracle(task, seeds)
     params = task.init_params(seeds)
     state = opt.init(params)
     S = len(seeds)
-    run = {"step": 0, "wall": 0.0, "taken": torch.zeros(S), "guarded_steps": 0, "rows": []}
+    run = {"step": 0, "wall": 0.0, "taken": torch.zeros(S), "guarded_steps": 0, "rows": [],
+           "diverged_at": torch.full((S,), -1, dtype=torch.int64)}
     if checkpoint is not None and checkpoint.exists():
         params, state, run = _load_checkpoint(checkpoint, oracle, state)
     rows = run["rows"]
@@ -98,11 +109,13 @@ def run_one(task, name, opt, steps, seeds, log_every=100, full_every=None, test_
         t0 = time.perf_counter()
         oracle.advance()
         loss, grad = oracle.grad(params)
+        bad = ~torch.isfinite(loss).cpu() & (run["diverged_at"] < 0)
+        run["diverged_at"][bad] = t
         if t < steps:
             params_next, state, info = opt.step(params, state, grad, oracle)
             run["wall"] += time.perf_counter() - t0
         if t in logged:
-            full = task.full_loss(params).cpu() if (t % full_every == 0 or t == steps) else None
+            full = task.full_loss(params).cpu() if t in full_steps else None
             share = run["taken"] / run["guarded_steps"] if run["guarded_steps"] else None
             rows.append({"step": t, "batch_loss": loss.cpu(), "full_loss": full, "share": share,
                          "counts": counts, "wall": wall})
@@ -119,10 +132,10 @@ def run_one(task, name, opt, steps, seeds, log_every=100, full_every=None, test_
             run["step"] = t + 1
             _save_checkpoint(checkpoint, params, state, oracle, run)
     bar.close()
-    return _table(task, name, seeds, rows, params, test_accuracy)
+    return _table(task, name, seeds, rows, params, test_accuracy, run["diverged_at"])
 
 
-def _table(task, name, seeds, rows, params, test_accuracy) -> pd.DataFrame:
+def _table(task, name, seeds, rows, params, test_accuracy, diverged_at) -> pd.DataFrame:
     S, n = len(seeds), len(rows)
     nan = torch.full((S,), float("nan"))
     col = lambda key: torch.stack([r[key] if r[key] is not None else nan for r in rows], 1).numpy()  # noqa: E731
@@ -139,7 +152,9 @@ def _table(task, name, seeds, rows, params, test_accuracy) -> pd.DataFrame:
         "examples": np.tile(counts[:, 2], S),
         "wall_s": np.tile([r["wall"] for r in rows], S),
         "test_acc": np.nan,
+        "diverged_at": np.repeat(diverged_at.numpy(), n),
     })
+    df["diverged"] = (df.diverged_at >= 0) & (df.step >= df.diverged_at)
     if test_accuracy and hasattr(task, "accuracy"):
         last = df["step"] == rows[-1]["step"]
         df.loc[last, "test_acc"] = np.repeat(task.accuracy(params).cpu().numpy(), 1)

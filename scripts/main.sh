@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/dvc repro "$@"
+export PATH="$PWD/.venv/bin:$PATH"  # stage commands run `python` from the venv
+dvc repro "$@"

@@ -11,6 +11,8 @@ from lgl2o import optimizers as O
 from lgl2o import run, tasks
 from lgl2o.l2o import LSTMOptimizer
 
+from helpers import FixedProposal
+
 
 def _optimizers():
     net = LSTMOptimizer()
@@ -114,3 +116,19 @@ def test_bad_run_parameters():
         run.evaluate(task, {"sgd": O.SGD(0.1)}, steps=5, seeds=[], progress=False)
     with pytest.raises(ValueError, match="log_every must be a positive integer"):
         run.evaluate(task, {"sgd": O.SGD(0.1)}, steps=5, seeds=[0], log_every=0, progress=False)
+
+
+def test_divergence_is_recorded_and_the_other_runs_carry_on():
+    task = tasks.MLP("digits", hidden=(20,))
+    # x <- 1000 x + 1 overflows float32 within ~13 steps; SGD at 0.5 does not
+    df = run.evaluate(task, {"blowup": FixedProposal(lambda x: 1e3 * x + 1), "sgd": O.SGD(0.5)}, steps=30,
+                      seeds=[0, 1], log_every=10, progress=False)
+    sgd = df[df.optimizer == "sgd"]
+    assert (sgd.diverged_at == -1).all() and not sgd.diverged.any() and np.isfinite(sgd.full_loss.dropna()).all()
+    blow = df[df.optimizer == "blowup"]
+    at = blow.groupby("seed").diverged_at.first()
+    assert (at > 0).all()
+    for seed, step in at.items():
+        rows = blow[blow.seed == seed]
+        assert rows[rows.step >= step].diverged.all() and not rows[rows.step < step].diverged.any()
+        assert not np.isfinite(rows[rows.step >= step].batch_loss).any()
