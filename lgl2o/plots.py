@@ -147,3 +147,26 @@ def gap_vs_bound(table, title: str = ""):
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def cost_bars(cost, title: str = ""):
+    """Milliseconds per step (left) and forward/backward passes per step (right), one bar per optimizer."""
+    style()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.6))
+    colors = [color(n) for n in cost.optimizer]
+    a.bar(cost.optimizer, cost.ms, color=colors)
+    for x, (ms, r) in enumerate(zip(cost.ms, cost.ratio_to_sgd)):
+        a.text(x, ms, f"{r:.1f}x", ha="center", va="bottom", fontsize=8)
+    a.set(ylabel="ms per step (median)", title="time per step (ratio to SGD)")
+    x = np.arange(len(cost))
+    b.bar(x - 0.2, cost.fwd, 0.4, label="forward passes", color="0.35")
+    b.bar(x + 0.2, cost.bwd, 0.4, label="backward passes", color="0.7")
+    b.set_xticks(x, cost.optimizer)
+    b.set(ylabel="passes per step", title="passes per step")
+    b.legend(fontsize=8)
+    for ax in (a, b):
+        ax.tick_params(axis="x", rotation=30)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -13,3 +13,9 @@ def test_readme_guard_example_runs(capsys):
     out = capsys.readouterr().out
     loss = float(re.search(r"loss (\d+\.\d+)", out).group(1))
     assert loss < 1.0  # from ~2.3 at initialisation
+
+
+def test_readme_results_match_the_committed_metrics():
+    from lgl2o import report
+
+    assert report.main(["--check"]) == 0, "run `python -m lgl2o.report` after a stage changes its metrics"

@@ -1,0 +1,149 @@
+"""Benchmark: time and passes per step for every optimizer, meta-training and batched-seed throughput.
+
+    python -m lgl2o.bench [--device cpu] [--steps 20] [--repeats 5] [--compile] [--json out.json]
+
+On the MNIST MLP 784-20-10 (15,910 coordinates), batch 128. Every figure is a median over ``repeats``
+blocks of ``steps`` steps after a warm-up, measured in one run on one machine; ratios are to the SGD step.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+import torch
+
+from . import l2o as l2o_mod
+from .meta import unroll_loss
+from .optimizers import GL2O, L2O, LGL2O, SGD, Adam
+from .oracle import Oracle
+from .tasks import MLP, run_generators
+
+
+def _sync(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _optimizers(net, lr_sgd=3.0, lr_adam=0.01):
+    return {
+        "sgd": SGD(lr_sgd), "adam": Adam(lr_adam), "l2o": L2O(net), "gl2o": GL2O(L2O(net), lr=lr_sgd),
+        "lgl2o-sgd": LGL2O(L2O(net), SGD(lr_sgd)), "lgl2o-adam": LGL2O(L2O(net), Adam(lr_adam)),
+    }
+
+
+@torch.no_grad()
+def time_steps(task, opt, seeds, steps, repeats, device, warmup=5):
+    """(median ms per step, forward passes per step, backward passes per step)."""
+    oracle = Oracle(task, seeds)
+    params = task.init_params(seeds)
+    state = opt.init(params)
+
+    def block(n):
+        nonlocal params, state
+        for _ in range(n):
+            oracle.advance()
+            _, g = oracle.grad(params)
+            params, state, _ = opt.step(params, state, g, oracle)
+
+    block(warmup)
+    times = []
+    oracle.reset_counters()
+    for _ in range(repeats):
+        _sync(device)
+        t0 = time.perf_counter()
+        block(steps)
+        _sync(device)
+        times.append((time.perf_counter() - t0) / steps)
+    n = steps * repeats
+    return 1000 * statistics.median(times), oracle.fwd / n, oracle.bwd / n
+
+
+def cost_table(task, net, seeds, steps, repeats, device):
+    """Per optimizer: ms per step, ratio to SGD, forward and backward passes per step (a DataFrame)."""
+    import pandas as pd
+
+    rows = []
+    for name, opt in _optimizers(net).items():
+        ms, f, b = time_steps(task, opt, seeds, steps, repeats, device)
+        rows.append({"optimizer": name, "ms": ms, "fwd": f, "bwd": b})
+    df = pd.DataFrame(rows)
+    df["ratio_to_sgd"] = df.ms / df.ms[df.optimizer == "sgd"].iloc[0]
+    return df
+
+
+def time_meta(task, net, optimizees, unroll, repeats, device):
+    """Optimizee steps per second of meta-training (forward and backward through the L2O)."""
+    seeds = list(range(optimizees))
+    gens = run_generators(seeds, 1)
+    rates = []
+    for r in range(repeats + 1):
+        params = task.init_params(seeds)
+        hidden = net.init_state(params.shape, params.device)
+        _sync(device)
+        t0 = time.perf_counter()
+        loss, _, _ = unroll_loss(net, task, params, hidden, gens, unroll)
+        loss.backward()
+        _sync(device)
+        if r:  # the first is a warm-up (and compilation)
+            rates.append(optimizees * unroll / (time.perf_counter() - t0))
+    return statistics.median(rates)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m lgl2o.bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dataset", default="mnist")
+    ap.add_argument("--seeds", type=int, default=1, help="seeds batched in the per-optimizer timings")
+    ap.add_argument("--steps", type=int, default=20, help="steps per timed block")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--batched", default="1,4,16", help="seed counts for the LGL2O throughput")
+    ap.add_argument("--meta-optimizees", type=int, default=4)
+    ap.add_argument("--compile", action="store_true", help="torch.compile the LSTM")
+    ap.add_argument("--json", default=None, help="write the results here as JSON")
+    args = ap.parse_args(argv)
+    for name in ("seeds", "steps", "repeats", "meta_optimizees"):
+        if getattr(args, name) <= 0:
+            ap.error(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
+        ap.error(f"--device {args.device}: CUDA is not available on this machine")
+
+    task = MLP(args.dataset, device=args.device)
+    net = l2o_mod.LSTMOptimizer().to(args.device)
+    stepper = torch.compile(net, dynamic=False) if args.compile else net
+    seeds = list(range(args.seeds))
+    out = {"machine": platform.platform(), "processor": platform.processor() or platform.machine(),
+           "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+           "device": str(args.device), "compile": args.compile, "task": task.name, "batch": task.batch_size,
+           "seeds": args.seeds, "steps_per_block": args.steps, "repeats": args.repeats, "per_step": {}}
+    if torch.device(args.device).type == "cuda":
+        out["gpu"] = torch.cuda.get_device_name(args.device)
+    print(f"{task.name}, {task.dim} coordinates, batch {task.batch_size}, {args.seeds} seed(s), "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, compile={args.compile}")
+    print(f"{'optimizer':<12} {'ms/step':>9} {'x SGD':>7} {'fwd':>5} {'bwd':>5}")
+    for r in cost_table(task, stepper, seeds, args.steps, args.repeats, args.device).itertuples():
+        out["per_step"][r.optimizer] = {"ms": r.ms, "fwd": r.fwd, "bwd": r.bwd, "ratio_to_sgd": r.ratio_to_sgd}
+        print(f"{r.optimizer:<12} {r.ms:9.3f} {r.ratio_to_sgd:7.1f} {r.fwd:5.1f} {r.bwd:5.1f}")
+
+    out["lgl2o_throughput"] = {}
+    for s in (int(x) for x in args.batched.split(",")):
+        ms, _, _ = time_steps(task, LGL2O(L2O(stepper), SGD(3.0)), list(range(s)), args.steps, args.repeats, args.device)
+        out["lgl2o_throughput"][s] = {"ms_per_step": ms, "seed_steps_per_s": 1000 * s / ms, "us_per_seed_step": 1000 * ms / s}
+        print(f"LGL2O-SGD, {s:>2} seeds batched: {ms:8.2f} ms/step, {1000 * s / ms:8.1f} seed-steps/s")
+
+    rate = time_meta(task, stepper, args.meta_optimizees, 20, max(1, args.repeats // 2), args.device)
+    out["meta_train"] = {"optimizees": args.meta_optimizees, "unroll": 20, "optimizee_steps_per_s": rate}
+    print(f"meta-training ({args.meta_optimizees} optimizees, unroll 20): {rate:.1f} optimizee steps/s")
+    if args.json:
+        from .io import write_json
+
+        write_json(out, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

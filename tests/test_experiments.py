@@ -1,0 +1,61 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lgl2o import experiments, tasks
+from lgl2o.l2o import LSTMOptimizer
+
+
+def _table():
+    rows = []
+    for seed, (loss_end, div) in enumerate([(0.5, -1), (0.7, -1), (np.nan, 40)]):
+        for step, share in [(0, np.nan), (10, 1.0), (100, 0.0)]:
+            rows.append({"optimizer": "lgl2o-sgd", "seed": seed, "step": step,
+                         "full_loss": 2.3 if step == 0 else (1.0 if step == 10 else loss_end),
+                         "proposal_share": share, "test_acc": 0.9 if step == 100 else np.nan,
+                         "diverged_at": div})
+    return pd.DataFrame(rows)
+
+
+def test_summary_counts_diverged_seeds_instead_of_averaging_nans():
+    s = experiments.summarize(_table(), steps=[10])["lgl2o-sgd"]
+    assert s["seeds"] == 3 and s["diverged_seeds"] == 1
+    assert s["full_loss@100"]["mean"] == pytest.approx(0.6)  # the two finite seeds
+    lo, hi = s["full_loss@100"]["ci95"]
+    assert lo < 0.6 < hi
+    assert s["full_loss@10"]["mean"] == 1.0 and s["full_loss@10"]["ci95"] == [1.0, 1.0]
+    json.dumps(s)  # plain JSON for DVC metrics
+
+
+def test_proposal_share_is_weighted_by_interval_length():
+    # 10 steps at share 1.0, then 90 steps at share 0.0: 10% of all steps
+    assert experiments.proposal_share(_table()) == pytest.approx(0.1)
+
+
+def test_paper_literal_guard_is_added_only_when_the_main_guard_differs():
+    net, lrs = LSTMOptimizer(), {"sgd": 3.0, "adam": 0.01}
+    assert set(experiments.comparison_optimizers(net, lrs)) == set(experiments.ORDER) - {"lgl2o-paper"}
+    opts = experiments.comparison_optimizers(net, lrs, guard={"compare": "next"})
+    assert opts["lgl2o-paper"].compare == "fresh" and opts["lgl2o-sgd"].compare == "next"
+
+
+def test_tuned_rates_from_stage_01_file(tmp_path):
+    f = tmp_path / "best.json"
+    f.write_text(json.dumps({"best_lr": {"100": {"sgd": 3.0, "adam": 0.03}}}))
+    assert experiments.tuned_rates(str(f), 100) == {"sgd": 3.0, "adam": 0.03}
+    with pytest.raises(ValueError, match="no rates for horizon 5"):
+        experiments.tuned_rates(str(f), 5)
+
+
+def test_linear_rate_bound_columns():
+    q = tasks.Quadratic(dim=5, mu=0.5, L=1.0, f_star=1.0)
+    t = pd.DataFrame({"optimizer": "gd", "seed": [0, 0, 1, 1], "step": [0, 2, 0, 2],
+                      "full_loss": [3.0, 1.5, 5.0, 2.0]})
+    t = experiments.with_linear_rate_bound(t, q)
+    assert t.gap.tolist() == [2.0, 0.5, 4.0, 1.0]
+    assert t.bound.tolist() == [2.0, 0.5, 4.0, 1.0]  # (1 - 0.5)^2 = 1/4
+    assert experiments.bound_violations(t) == 0
+    t.loc[1, "gap"] = 0.51
+    assert experiments.bound_violations(t) == 1
