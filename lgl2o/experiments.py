@@ -144,8 +144,10 @@ def run_comparison(task: dict, l2o_checkpoint, rates, rates_horizon, steps: int,
     lrs = tuned_rates(rates, rates_horizon)
     problem = make_task(**{k: tuple(v) if isinstance(v, list) else v for k, v in task.items()}, device=device)
     optimizers = comparison_optimizers(stepper, lrs, guard, gl2o)
-    table = run.evaluate(problem, optimizers, steps=steps, seeds=seeds, log_every=log_every, progress=progress,
-                         resume=resume_dir, checkpoint_every=checkpoint_every)
+    # the full-training-set loss at every logged step (multiples of log_every and a log-spaced grid), so
+    # that the first steps, where the L2O is fast, are drawn from measurements too
+    table = run.evaluate(problem, optimizers, steps=steps, seeds=seeds, log_every=log_every, full_every=1,
+                         progress=progress, resume=resume_dir, checkpoint_every=checkpoint_every)
     summary = summarize(table, report_steps)
     if out_dir is not None:
         io.write_csv(table, f"{out_dir}/curves.csv")

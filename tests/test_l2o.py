@@ -110,3 +110,17 @@ def test_checkpoint_refuses_other_architecture_and_tampered_files(tmp_path):
             l2o.load(tmp_path / "ck")
     with pytest.raises(l2o.CheckpointError, match="missing"):
         l2o.load(tmp_path / "nothing")
+
+
+def test_compiled_l2o_matches_the_eager_one():
+    """The stages torch.compile the LSTM for speed; it must give the same updates (to float tolerance)."""
+    net = _net(7)
+    fast = torch.compile(net, dynamic=False)
+    g = torch.randn(2, 300, generator=torch.Generator().manual_seed(0)) * 0.1
+    st_a = st_b = net.init_state(g.shape)
+    with torch.no_grad():
+        for _ in range(3):
+            a, st_a = net(g, st_a)
+            b, st_b = fast(g, st_b)
+            assert torch.allclose(a, b, atol=1e-6, rtol=1e-5)
+            g = g * 0.5
