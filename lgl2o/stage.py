@@ -43,8 +43,19 @@ def main(argv=None) -> int:
     tmp = out_dir / ".notebook.tmp.ipynb"
     pm.execute_notebook(str(ROOT / "notebooks" / f"{args.stage}.ipynb"), str(tmp), parameters=params,
                         cwd=str(ROOT / "notebooks"), progress_bar=False)
+    relativize(tmp)
     os.replace(tmp, out_dir / "notebook.ipynb")
     return 0
+
+
+def relativize(path) -> None:
+    """Make the executed notebook name no machine's paths: papermill records absolute input/output
+    paths and warnings print file names; both become relative to the repo root."""
+    from pathlib import Path
+
+    path = Path(path)
+    text = path.read_text()
+    path.write_text(text.replace(str(ROOT) + "/", "").replace(str(ROOT), "."))
 
 
 if __name__ == "__main__":
