@@ -78,6 +78,15 @@ def _band(g, metric):
     return np.array(rows).reshape(-1, 4)
 
 
+def _plot_band(ax, g, metric, name, **line):
+    """Mean line and 95% band over seeds of ``metric`` against step + 1; returns the band rows."""
+    b = _band(g, metric)
+    x = b[:, 0] + 1  # step 0 on a log axis
+    ax.plot(x, b[:, 1], color=color(name), **{"label": name, "lw": 1.6, **line})
+    ax.fill_between(x, b[:, 2], b[:, 3], color=color(name), alpha=0.18, lw=0)
+    return b
+
+
 def loss_curves(df, metric: str = "full_loss", title: str = "", order=None):
     """Loss against step on log axes (mean and 95% band over seeds), one colour per optimizer; a second
     panel with the share of steps on which a guard took the L2O proposal, when a guard is present.
@@ -94,14 +103,10 @@ def loss_curves(df, metric: str = "full_loss", title: str = "", order=None):
         g = df[(df.optimizer == name) & df[metric].notna()]
         if g.empty:
             continue
-        b = _band(g, metric)
-        x = b[:, 0] + 1  # step 0 on a log axis
         n_div = int(g.groupby("seed").diverged_at.first().ge(0).sum()) if "diverged_at" in g else 0
-        label = name + (f" ({n_div} diverged)" if n_div else "")
-        ax.plot(x, b[:, 1], color=color(name), label=label, lw=1.6)
-        ax.fill_between(x, b[:, 2], b[:, 3], color=color(name), alpha=0.18, lw=0)
+        b = _plot_band(ax, g, metric, name, label=name + (f" ({n_div} diverged)" if n_div else ""))
         if n_div:
-            ax.plot(x[-1:], b[-1:, 1], "x", color=color(name), ms=9, mew=2)
+            ax.plot(b[-1:, 0] + 1, b[-1:, 1], "x", color=color(name), ms=9, mew=2)
     ax.set(xscale="log", yscale="log", xlabel="step + 1", ylabel=metric.replace("_", " "), title=title)
     ax.legend(fontsize=8)
     if guards:
@@ -136,11 +141,8 @@ def gap_vs_bound(table, title: str = ""):
     style()
     fig, ax = plt.subplots(figsize=(6.8, 4.2))
     for name, g in table.groupby("optimizer", sort=False):
-        b = _band(g, "gap")
-        c = color(name)
         unguarded = not name.startswith("lgl2o")
-        ax.plot(b[:, 0] + 1, b[:, 1], color=c, label=name, lw=3.0 if unguarded else 1.6, ls=":" if unguarded else "-")
-        ax.fill_between(b[:, 0] + 1, b[:, 2], b[:, 3], color=c, alpha=0.18, lw=0)
+        _plot_band(ax, g, "gap", name, lw=3.0 if unguarded else 1.6, ls=":" if unguarded else "-")
     bound = table.groupby("step").bound.mean()
     ax.plot(bound.index + 1, bound.values, "k--", lw=1.2, label="bound (1 - mu/L)^k (f(x0) - f*)")
     ax.set(xscale="log", yscale="log", xlabel="step + 1", ylabel="f(x_k) - f*", title=title)
