@@ -1,14 +1,15 @@
 """Benchmark: time and passes per step for every optimizer, meta-training and batched-seed throughput.
 
-    python -m lgl2o.bench [--device cpu] [--steps 20] [--repeats 5] [--compile] [--json out.json]
+    python -m lgl2o.bench [--device cpu] [--steps 20] [--repeats 5] [--compile] [--graph] [--json out.json]
 
 On the MNIST MLP 784-20-10 (15,910 coordinates), batch 128. Every figure is a median over ``repeats``
 blocks of ``steps`` steps after a warm-up, measured in one run on one machine; ratios are to the SGD step.
+With ``--graph`` (CUDA only) the steps that a CUDA graph can hold are also timed replayed from one
+(``lgl2o.graphs``), and the batched-seed LGL2O throughput is measured that way.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -37,18 +38,29 @@ def _optimizers(net, lr_sgd=3.0, lr_adam=0.01):
 
 
 @torch.no_grad()
-def time_steps(task, opt, seeds, steps, repeats, device, warmup=5):
-    """(median ms per step, forward passes per step, backward passes per step)."""
-    oracle = Oracle(task, seeds)
-    params = task.init_params(seeds)
-    state = opt.init(params)
+def time_steps(task, opt, seeds, steps, repeats, device, warmup=5, graph=False):
+    """(median ms per step, forward passes per step, backward passes per step); ``graph``: replayed from a
+    CUDA graph (captured during the warm-up)."""
+    if graph:
+        from .graphs import GraphedLoop
 
-    def block(n):
-        nonlocal params, state
-        for _ in range(n):
-            oracle.advance()
-            _, g = oracle.grad(params)
-            params, state, _ = opt.step(params, state, g, oracle)
+        loop = GraphedLoop(task, opt, seeds)
+        oracle = loop.oracle
+
+        def block(n):
+            for _ in range(n):
+                loop.step()
+    else:
+        oracle = Oracle(task, seeds)
+        params = task.init_params(seeds)
+        state = opt.init(params)
+
+        def block(n):
+            nonlocal params, state
+            for _ in range(n):
+                oracle.advance()
+                _, g = oracle.grad(params)
+                params, state, _ = opt.step(params, state, g, oracle)
 
     block(warmup)
     times = []
@@ -63,16 +75,27 @@ def time_steps(task, opt, seeds, steps, repeats, device, warmup=5):
     return 1000 * statistics.median(times), oracle.fwd / n, oracle.bwd / n
 
 
-def cost_table(task, net, seeds, steps, repeats, device):
-    """Per optimizer: ms per step, ratio to SGD, forward and backward passes per step (a DataFrame)."""
+def cost_table(task, net, seeds, steps, repeats, device, graph=False):
+    """Per optimizer: ms per step, ratio to SGD, forward and backward passes per step (a DataFrame);
+    with ``graph``, also ``graph_ms`` (NaN for the optimizers a graph cannot hold) and its ratio."""
     import pandas as pd
+
+    from .graphs import GraphError
 
     rows = []
     for name, opt in _optimizers(net).items():
         ms, f, b = time_steps(task, opt, seeds, steps, repeats, device)
-        rows.append({"optimizer": name, "ms": ms, "fwd": f, "bwd": b})
+        row = {"optimizer": name, "ms": ms, "fwd": f, "bwd": b}
+        if graph:
+            try:
+                row["graph_ms"] = time_steps(task, opt, seeds, steps, repeats, device, graph=True)[0]
+            except GraphError:
+                row["graph_ms"] = float("nan")
+        rows.append(row)
     df = pd.DataFrame(rows)
     df["ratio_to_sgd"] = df.ms / df.ms[df.optimizer == "sgd"].iloc[0]
+    if graph:
+        df["graph_ratio_to_sgd"] = df.graph_ms / df.graph_ms[df.optimizer == "sgd"].iloc[0]
     return df
 
 
@@ -104,6 +127,7 @@ def main(argv=None) -> int:
     ap.add_argument("--batched", default="1,4,16", help="seed counts for the LGL2O throughput")
     ap.add_argument("--meta-optimizees", type=int, default=4)
     ap.add_argument("--compile", action="store_true", help="torch.compile the LSTM")
+    ap.add_argument("--graph", action="store_true", help="also time steps replayed from CUDA graphs (CUDA only)")
     ap.add_argument("--json", default=None, help="write the results here as JSON")
     args = ap.parse_args(argv)
     for name in ("seeds", "steps", "repeats", "meta_optimizees"):
@@ -111,6 +135,8 @@ def main(argv=None) -> int:
             ap.error(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
         ap.error(f"--device {args.device}: CUDA is not available on this machine")
+    if args.graph and torch.device(args.device).type != "cuda":
+        ap.error(f"--graph needs a CUDA device, got --device {args.device}")
 
     task = MLP(args.dataset, device=args.device)
     net = l2o_mod.LSTMOptimizer().to(args.device)
@@ -118,7 +144,7 @@ def main(argv=None) -> int:
     seeds = list(range(args.seeds))
     out = {"machine": platform.platform(), "processor": platform.processor() or platform.machine(),
            "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
-           "device": str(args.device), "compile": args.compile, "task": task.name, "batch": task.batch_size,
+           "device": str(args.device), "compile": args.compile, "graph": args.graph, "task": task.name, "batch": task.batch_size,
            "seeds": args.seeds, "steps_per_block": args.steps, "repeats": args.repeats, "per_step": {}}
     if torch.device(args.device).type == "cuda":
         out["gpu"] = torch.cuda.get_device_name(args.device)
@@ -128,12 +154,24 @@ def main(argv=None) -> int:
     for r in cost_table(task, stepper, seeds, args.steps, args.repeats, args.device).itertuples():
         out["per_step"][r.optimizer] = {"ms": r.ms, "fwd": r.fwd, "bwd": r.bwd, "ratio_to_sgd": r.ratio_to_sgd}
         print(f"{r.optimizer:<12} {r.ms:9.3f} {r.ratio_to_sgd:7.1f} {r.fwd:5.1f} {r.bwd:5.1f}")
+    if args.graph:
+        out["per_step_graph"] = {}
+        # a graph captures the plain kernels (the eager LSTM), not the compiled ones
+        print("replayed from CUDA graphs (ms/step, x SGD; NaN: the step cannot be captured):")
+        for r in cost_table(task, net, seeds, args.steps, args.repeats, args.device, graph=True).itertuples():
+            out["per_step_graph"][r.optimizer] = {"ms": r.graph_ms, "ratio_to_sgd": r.graph_ratio_to_sgd}
+            print(f"{r.optimizer:<12} {r.graph_ms:9.3f} {r.graph_ratio_to_sgd:7.1f}")
 
     out["lgl2o_throughput"] = {}
     for s in (int(x) for x in args.batched.split(",")):
         ms, _, _ = time_steps(task, LGL2O(L2O(stepper), SGD(3.0)), list(range(s)), args.steps, args.repeats, args.device)
         out["lgl2o_throughput"][s] = {"ms_per_step": ms, "seed_steps_per_s": 1000 * s / ms, "us_per_seed_step": 1000 * ms / s}
         print(f"LGL2O-SGD, {s:>2} seeds batched: {ms:8.2f} ms/step, {1000 * s / ms:8.1f} seed-steps/s")
+        if args.graph:
+            ms, _, _ = time_steps(task, LGL2O(L2O(net), SGD(3.0)), list(range(s)), args.steps, args.repeats,
+                                  args.device, graph=True)
+            out["lgl2o_throughput"][s].update(graph_ms_per_step=ms, graph_us_per_seed_step=1000 * ms / s)
+            print(f"    the same replayed from a CUDA graph: {ms:8.3f} ms/step, {1000 * ms / s:8.1f} us per seed-step")
 
     rate = time_meta(task, stepper, args.meta_optimizees, 20, max(1, args.repeats // 2), args.device)
     out["meta_train"] = {"optimizees": args.meta_optimizees, "unroll": 20, "optimizee_steps_per_s": rate}

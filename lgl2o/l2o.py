@@ -32,6 +32,16 @@ class L2OConfig:
     preproc_p: float = 10.0
     output_scale: float = 0.1
 
+    def __post_init__(self):
+        for name in ("hidden", "layers"):
+            v = getattr(self, name)
+            if not (isinstance(v, int) and not isinstance(v, bool) and v > 0):
+                raise ValueError(f"L2OConfig.{name} must be a positive integer, got {v!r}")
+        for name in ("preproc_p", "output_scale"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0):
+                raise ValueError(f"L2OConfig.{name} must be a positive number, got {v!r}")
+
 
 def preprocess(g: torch.Tensor, p: float = 10.0) -> torch.Tensor:
     """(..., ) gradient -> (..., 2) LSTM input, with the small-gradient branch below e^-p."""

@@ -11,8 +11,6 @@ backward passes, ``examples`` examples pushed through a forward pass.
 """
 from __future__ import annotations
 
-import torch
-
 from .tasks import run_generators
 
 

@@ -172,3 +172,40 @@ def cost_bars(cost, title: str = ""):
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def ablation_dots(tidy, title: str = ""):
+    """The guard ablation at a glance: one row per variant (references on top), loss at each reported
+    step as a dot with its 95% CI (log axis; SGD and Adam as dashed lines for reference), and the share
+    of steps on which the variant took the L2O."""
+    style()
+    steps = sorted(tidy.step.unique())
+    refs = [n for n in ("sgd", "adam", "l2o", "gl2o") if n in set(tidy.optimizer)]
+    names = refs + [n for n in dict.fromkeys(tidy.optimizer) if n not in refs]
+    y = {n: i for i, n in enumerate(names)}
+    fig, axes = plt.subplots(1, len(steps) + 1, figsize=(3.3 * (len(steps) + 1), 0.32 * len(names) + 1.6),
+                             sharey=True, squeeze=False)
+    axes = axes[0]
+
+    def dot_color(n):
+        return color(n) if n in COLORS else color("lgl2o-adam" if "adam" in n else "lgl2o-sgd")
+
+    for ax, step in zip(axes, steps):
+        t = tidy[tidy.step == step]
+        for r in t.itertuples():
+            ax.errorbar(r.mean, y[r.optimizer], xerr=[[r.mean - max(r.ci_low, r.mean / 100)], [r.ci_high - r.mean]],
+                        fmt="o", color=dot_color(r.optimizer), ms=5, capsize=2)
+        for ref, ls in (("sgd", "--"), ("adam", ":")):
+            m = t[t.optimizer == ref]["mean"]
+            if len(m):
+                ax.axvline(m.iloc[0], color=color(ref), ls=ls, lw=1)
+        ax.set(xscale="log", title=f"full training loss, step {step}", xlabel="loss (mean, 95% CI)")
+    share = tidy.drop_duplicates("optimizer").dropna(subset=["share"])
+    axes[-1].barh([y[n] for n in share.optimizer], share.share, color=[dot_color(n) for n in share.optimizer])
+    axes[-1].set(xlim=(0, 1), title="share of steps taking the L2O", xlabel="share (all steps)")
+    axes[0].set_yticks(range(len(names)), names)
+    axes[0].invert_yaxis()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

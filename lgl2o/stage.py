@@ -4,6 +4,8 @@
 
 Stage name = notebook name = params.yaml section (DESIGN §2). The executed notebook is written to
 ``results/<stage>/notebook.ipynb`` (``results/<stage>/<variant>/`` for a ``foreach`` variant), atomically.
+The parameters are checked first (``check_params``), so that a bad one fails in a second with a message
+naming it, not an hour into a run.
 """
 from __future__ import annotations
 
@@ -29,6 +31,72 @@ def stage_params(stage: str, variant: str | None = None) -> dict:
     return p
 
 
+POSITIVE_INTS = ("steps", "eval_steps", "log_every", "repeats", "rates_horizon", "baseline_horizon", "episodes",
+                 "episode_steps", "unroll", "optimizees", "validate_every", "validate_seeds", "validate_steps")
+SEED_LISTS = ("seeds", "eval_seeds")
+
+
+def _fail(name, value, allowed) -> None:
+    raise SystemExit(f"bad parameter {name}={value!r}: {allowed}")
+
+
+def check_params(params: dict, where: str = "") -> None:
+    """Refuse, with the parameter's name, value and what is allowed, what would fail later in a run:
+    unknown task kind/dataset/activation, optimizer or guard setting; non-positive steps, seeds, batch
+    sizes or rates; a missing checkpoint or rates file; a CUDA device where there is none."""
+    import math
+    import re
+
+    import torch
+
+    from . import data
+    from .ablation import FALLBACKS, SPEC_KEYS
+    from .optimizers import LGL2O
+    from .paths import repo_path
+    from .tasks import ACTIVATIONS
+
+    for key, v in params.items():
+        name = f"{where}{key}"
+        if key in POSITIVE_INTS and not (isinstance(v, int) and not isinstance(v, bool) and v > 0):
+            _fail(name, v, "a positive integer")
+        elif key in SEED_LISTS and not (isinstance(v, int) and v > 0) and not (
+                isinstance(v, list) and v and all(isinstance(s, int) and s >= 0 for s in v)):
+            _fail(name, v, "a non-empty list of non-negative integer seeds")
+        elif key in ("lr", "meta_lr", "clip", "fallback_lr", "compare_batch", "batch_size", "z") and v is not None and not (
+                isinstance(v, (int, float)) and math.isfinite(v) and (v > 0 or (key == "z" and v == 0))):
+            _fail(name, v, "a positive number" + (" (or 0)" if key == "z" else ""))
+        elif key == "device":
+            if not isinstance(v, str) or not re.fullmatch(r"cpu|cuda(:\d+)?", v):
+                _fail(name, v, "'cpu' or 'cuda[:index]'")
+            if v.startswith("cuda") and not torch.cuda.is_available():
+                _fail(name, v, "CUDA is not available on this machine; use 'cpu' here")
+        elif key == "kind" and v not in ("mlp", "logreg", "conv", "quadratic"):
+            _fail(name, v, "one of mlp, logreg, conv, quadratic")
+        elif key == "dataset" and v not in data.KNOWN:
+            _fail(name, v, f"one of {', '.join(data.KNOWN)}")
+        elif key == "activation" and v not in ACTIVATIONS:
+            _fail(name, v, f"one of {', '.join(ACTIVATIONS)}")
+        elif key == "compare" and v not in LGL2O.COMPARE:
+            _fail(name, v, f"one of {', '.join(LGL2O.COMPARE)}")
+        elif key == "fallback" and v not in FALLBACKS:
+            _fail(name, v, f"one of {', '.join(FALLBACKS)}")
+        elif key in ("l2o_checkpoint",) and v and not repo_path(f"{v}.pt").is_file():
+            _fail(name, v, f"{v}.pt does not exist (the meta-trained L2O comes from stage 02_meta_train)")
+        elif key in ("rates", "baselines_from") and isinstance(v, str) and not repo_path(v).is_file():
+            _fail(name, v, f"{v} does not exist (the tuned rates come from stage 01_tune_baselines)")
+        elif key in ("guard", "guards") or (where.startswith("guards.") and isinstance(v, dict)):
+            if not isinstance(v, dict):
+                _fail(name, v, "a mapping")
+            if key == "guard" or where.startswith("guards."):
+                unknown = set(v) - set(SPEC_KEYS)
+                if unknown:
+                    _fail(name, v, f"guard settings among {', '.join(SPEC_KEYS)} (unknown: {', '.join(sorted(unknown))})")
+            check_params(v, f"{name}.")
+            continue
+        if isinstance(v, dict):
+            check_params(v, f"{name}.")
+
+
 def main(argv=None) -> int:
     import papermill as pm
 
@@ -37,6 +105,7 @@ def main(argv=None) -> int:
     ap.add_argument("--variant", default=None)
     args = ap.parse_args(argv)
     params = stage_params(args.stage, args.variant)
+    check_params(params)
     out_dir = ROOT / "results" / args.stage / (args.variant or "")
     params.setdefault("out_dir", str(out_dir.relative_to(ROOT)))
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -124,3 +124,24 @@ def test_compiled_l2o_matches_the_eager_one():
             b, st_b = fast(g, st_b)
             assert torch.allclose(a, b, atol=1e-6, rtol=1e-5)
             g = g * 0.5
+
+
+def test_checkpoint_loader_fuzz_random_bytes_always_give_a_clear_error(tmp_path):
+    """Random bytes as the tensors file, random bytes or arbitrary JSON as the config: always a
+    CheckpointError (never another exception, never code executed: weights_only=True)."""
+    gen = torch.Generator().manual_seed(0)
+    net = _net()
+    l2o.save(net, tmp_path / "ck")
+    good_pt, good_js = (tmp_path / "ck.pt").read_bytes(), (tmp_path / "ck.json").read_text()
+    for trial in range(40):
+        n = int(torch.randint(0, 4096, (1,), generator=gen))
+        noise = bytes(torch.randint(0, 256, (n,), generator=gen, dtype=torch.uint8).tolist())
+        if trial % 2:  # random tensors file, valid config
+            (tmp_path / "ck.pt").write_bytes(noise)
+            (tmp_path / "ck.json").write_text(good_js)
+        else:  # valid tensors, random or odd config
+            (tmp_path / "ck.pt").write_bytes(good_pt)
+            odd = ["1", "[]", "null", '{"l2o": 3}', '{"l2o": {"hidden": "x"}}', '{"l2o": {"depth": 2}}']
+            (tmp_path / "ck.json").write_bytes(noise if trial % 4 == 0 else odd[trial // 4 % len(odd)].encode())
+        with pytest.raises(l2o.CheckpointError):
+            l2o.load(tmp_path / "ck")

@@ -1,0 +1,79 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 09 · The guard's crux: how LGL2O estimates the expected future loss, and which fallback step it takes
+#
+# LGL2O keeps, at every step, whichever of two candidates (the L2O's proposal, the fallback's step, both
+# from the same gradient) has the lower *estimated* loss. The paper's abstract does not say on what
+# data that estimate is made, nor how large the fallback's step is; stages 03 and 04 show that with the
+# paper-literal reading (a fresh minibatch of the gradient's size, a plain comparison, SGD at its tuned
+# rate) the guard keeps taking the stalled L2O. This stage runs the alternatives side by side, each
+# with the same seeds and batches (run once per task: in distribution, and Fashion-MNIST out of it):
+#
+# - **the comparison batch**: the gradient's own minibatch (`same`); a fresh one of 128 (`paper`) or
+#   1024 examples; the next step's minibatch, whose forward pass the next gradient reuses (`next`);
+#   the whole training set (`full`: the exact expected loss, a reference that costs two passes over it);
+# - **a paired test**: the proposal is taken only if better by more than z standard errors of the
+#   per-example loss differences on the comparison batch (`z1`, `z2`; z = 0 is the plain comparison);
+# - **the fallback step**: SGD at the tuned rate, at smaller (safer) rates, and Adam.
+#
+# How to read the figure: one row per optimizer (the references on top: SGD, Adam, the L2O alone,
+# GL2O), the full-training-set loss at an early, a middle and the last step (dot = mean, bar = 95% CI
+# over seeds; dashed line = SGD, dotted = Adam), and the share of steps on which each guard took the L2O.
+# A good guard sits at the L2O's loss early and at or below SGD's late.
+
+# %% tags=["parameters"]
+out_dir = "scratch/09_guard_ablation"
+figure = "scratch/09_guard_ablation.png"
+task = {"kind": "mlp", "dataset": "mnist", "hidden": [20], "activation": "sigmoid", "batch_size": 128}
+l2o_checkpoint = None  # models/l2o at paper scale; None: an untrained LSTM (smoke only)
+rates = {"sgd": 3.0, "adam": 0.03}  # or the path of stage 01's best.json
+rates_horizon = 1000
+guards = {  # name -> LGL2O settings and fallback (lgl2o.ablation)
+    "paper": {"compare": "fresh"},
+    "full": {"compare": "full"},
+    "z1": {"compare": "fresh", "z": 1.0},
+    "sgd0.3": {"compare": "fresh", "fallback_lr": 0.3},
+    "adam": {"compare": "fresh", "fallback": "adam"},
+}
+steps = 10
+seeds = [0, 1]
+log_every = 5
+report_steps = [2, 5]  # early, middle; the last step is always reported
+compile_l2o = False  # torch.compile the LSTM: ~3x faster steps after ~20 s of compilation
+device = "cpu"
+
+# %%
+from lgl2o import ablation, plots
+
+table, summary, problem = ablation.run_ablation(
+    task, l2o_checkpoint, rates, rates_horizon, guards, steps, seeds, log_every, report_steps,
+    out_dir=out_dir, compile_l2o=compile_l2o, device=device)
+tidy = ablation.tidy_summary(table, summary)
+tidy.pivot_table(index="optimizer", columns="step", values="mean", sort=False).join(
+    tidy.drop_duplicates("optimizer").set_index("optimizer")[["share", "fwd_per_step", "bwd_per_step", "diverged"]])
+
+# %%
+fig = plots.ablation_dots(tidy, title=f"{problem.name}: guard variants")
+plots.save(fig, figure, scale_note=f"{len(seeds)} seeds, {steps} steps, L2O: {l2o_checkpoint or 'untrained (smoke)'}")
+
+# %% [markdown]
+# ## Which variant to use by default
+#
+# The rule, fixed before the runs: among the variants whose loss at the earliest reported step is within
+# 10% of the L2O's (they keep the fast start), the one with the lowest mean loss at the last step.
+
+# %%
+best, reason = ablation.recommend(tidy, early=min(report_steps), late=steps)
+print(reason)
