@@ -135,7 +135,7 @@ def load(path: str | os.PathLike, expect: L2OConfig | None = None, device="cpu")
     try:
         state = torch.load(pt, map_location=device, weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file is refused the same way
-        raise CheckpointError(f"{pt}: unreadable checkpoint tensors ({type(e).__name__}: {e})") from e
+        raise CheckpointError(f"{pt}: unreadable checkpoint tensors ({type(e).__name__})") from e
     model = LSTMOptimizer(config).to(device)
     try:
         model.load_state_dict(state)

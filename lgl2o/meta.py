@@ -140,7 +140,12 @@ def meta_train(cfg: MetaConfig, out: str | os.PathLike, device="cpu", progress=T
     rows, episode, best, wall = [], 0, float("inf"), 0.0
     last = out / "last.pt"
     if last.exists():
-        ck = torch.load(last, weights_only=True, map_location=device)
+        try:
+            ck = torch.load(last, weights_only=True, map_location=device)
+            ck["config"]  # noqa: B018
+        except Exception as e:  # noqa: BLE001 - a truncated or foreign file is refused the same way
+            raise ValueError(f"{last}: unreadable meta-training checkpoint ({type(e).__name__}); "
+                             f"delete {out} to start over") from e
         if ck["config"] != _resume_key(cfg):
             raise ValueError(f"{last} was written with another meta-training config; delete {out} to start over")
         net.load_state_dict(ck["net"])

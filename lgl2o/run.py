@@ -181,7 +181,12 @@ def _save_checkpoint(path: Path, params, state, oracle, run) -> None:
 
 
 def _load_checkpoint(path: Path, oracle, state_template):
-    payload = torch.load(path, weights_only=True)
+    try:
+        payload = torch.load(path, weights_only=True)
+        payload["state"], payload["params"], payload["run"]  # noqa: B018 - the keys a resume needs
+    except Exception as e:  # noqa: BLE001 - a truncated or foreign file is refused the same way
+        raise ValueError(f"{path}: unreadable resume checkpoint ({type(e).__name__}); "
+                         "delete it to start over") from e
     if set(payload["state"]) != set(_flatten(state_template)) or payload["params"].shape[0] != len(oracle.seeds):
         raise ValueError(f"{path}: this checkpoint is of another optimizer or other seeds; delete it to start over")
     state = _fill(state_template, payload["state"])

@@ -67,6 +67,10 @@ def test_resumed_meta_training_ends_where_an_uninterrupted_one_ends(tmp_path):
     assert full.drop(columns="wall_s").equals(resumed.drop(columns="wall_s"))
     with pytest.raises(ValueError, match="another meta-training config"):
         meta.meta_train(_cfg(episodes=3, meta_lr=1e-2), tmp_path / "b", progress=False)
+    last = tmp_path / "b" / "last.pt"
+    last.write_bytes(last.read_bytes()[:100])  # a truncated file, as a full disk would leave
+    with pytest.raises(ValueError, match="unreadable meta-training checkpoint"):
+        meta.meta_train(_cfg(episodes=4), tmp_path / "b", progress=False)
 
 
 def test_a_nan_meta_step_is_skipped_and_leaves_the_weights_unchanged(tmp_path):

@@ -132,3 +132,17 @@ def test_divergence_is_recorded_and_the_other_runs_carry_on():
         rows = blow[blow.seed == seed]
         assert rows[rows.step >= step].diverged.all() and not rows[rows.step < step].diverged.any()
         assert not np.isfinite(rows[rows.step >= step].batch_loss).any()
+
+
+def test_a_truncated_or_random_resume_checkpoint_is_refused_clearly(tmp_path):
+    task = tasks.MLP("digits", hidden=(8,))
+    ck = tmp_path / "sgd.pt"
+    run.evaluate(task, {"sgd": O.SGD(0.5)}, steps=20, seeds=[0], log_every=10, progress=False,
+                 resume=tmp_path, checkpoint_every=10)
+    raw = ck.read_bytes()
+    gen = np.random.default_rng(0)
+    for bad in (raw[: len(raw) // 2], raw[:10], b"", gen.integers(0, 256, 3000, dtype=np.uint8).tobytes()):
+        ck.write_bytes(bad)
+        with pytest.raises(ValueError, match="unreadable resume checkpoint.*delete it to start over"):
+            run.evaluate(task, {"sgd": O.SGD(0.5)}, steps=20, seeds=[0], log_every=10, progress=False,
+                         resume=tmp_path, checkpoint_every=10)
