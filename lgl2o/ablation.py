@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .experiments import comparison_optimizers, load_l2o, summarize, tuned_rates
+from .experiments import comparison_optimizers, evaluate_and_save, load_l2o, tuned_rates
 from .optimizers import LGL2O, L2O, SGD, Adam
 
 REFERENCES = ("sgd", "adam", "l2o", "gl2o")
@@ -54,7 +54,7 @@ def run_ablation(task: dict, l2o_checkpoint, rates, rates_horizon, variants: dic
     ``out_dir``, writes ``curves.csv`` and ``metrics.json`` there."""
     import torch
 
-    from . import io, l2o as l2o_mod, run
+    from . import l2o as l2o_mod
     from .tasks import make_task
 
     if not variants:
@@ -64,14 +64,9 @@ def run_ablation(task: dict, l2o_checkpoint, rates, rates_horizon, variants: dic
     stepper = torch.compile(net, dynamic=False) if compile_l2o else net
     optimizers = ablation_optimizers(stepper, lrs, variants)  # validates every variant first
     problem = make_task(**{k: tuple(v) if isinstance(v, list) else v for k, v in task.items()}, device=device)
-    table = run.evaluate(problem, optimizers, steps=steps, seeds=seeds, log_every=log_every, full_every=1,
-                         progress=progress, resume=resume_dir, checkpoint_every=checkpoint_every)
-    summary = summarize(table, report_steps)
-    if out_dir is not None:
-        io.write_csv(table, f"{out_dir}/curves.csv")
-        io.write_json({"task": problem.name, "lr": lrs, "steps": steps, "seeds": list(seeds),
-                       "l2o": str(l2o_checkpoint), "variants": variants, "optimizers": summary},
-                      f"{out_dir}/metrics.json")
+    table, summary = evaluate_and_save(problem, optimizers, steps, seeds, log_every, report_steps, out_dir,
+                                       {"lr": lrs, "l2o": str(l2o_checkpoint), "variants": variants},
+                                       progress, resume_dir, checkpoint_every)
     return table, summary, problem
 
 

@@ -34,6 +34,8 @@ def _optimizers(net, lr_sgd=3.0, lr_adam=0.01):
     return {
         "sgd": SGD(lr_sgd), "adam": Adam(lr_adam), "l2o": L2O(net), "gl2o": GL2O(L2O(net), lr=lr_sgd),
         "lgl2o-sgd": LGL2O(L2O(net), SGD(lr_sgd)), "lgl2o-adam": LGL2O(L2O(net), Adam(lr_adam)),
+        # the comparison on the next step's batch, whose forward pass the next gradient reuses
+        "lgl2o-next": LGL2O(L2O(net), SGD(lr_sgd), compare="next"),
     }
 
 

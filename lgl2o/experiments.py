@@ -136,7 +136,6 @@ def run_comparison(task: dict, l2o_checkpoint, rates, rates_horizon, steps: int,
     """
     import torch
 
-    from . import io, run
     from .tasks import make_task
 
     net = load_l2o(l2o_checkpoint, device) if l2o_checkpoint else l2o_mod.LSTMOptimizer().to(device)
@@ -144,6 +143,18 @@ def run_comparison(task: dict, l2o_checkpoint, rates, rates_horizon, steps: int,
     lrs = tuned_rates(rates, rates_horizon)
     problem = make_task(**{k: tuple(v) if isinstance(v, list) else v for k, v in task.items()}, device=device)
     optimizers = comparison_optimizers(stepper, lrs, guard, gl2o)
+    table, summary = evaluate_and_save(problem, optimizers, steps, seeds, log_every, report_steps, out_dir,
+                                       {"lr": lrs, "l2o": str(l2o_checkpoint), "guard": {**PAPER_GUARD, **(guard or {})}},
+                                       progress, resume_dir, checkpoint_every)
+    return table, summary, problem
+
+
+def evaluate_and_save(problem, optimizers: dict, steps: int, seeds, log_every: int, report_steps=(), out_dir=None,
+                      meta: dict | None = None, progress=True, resume_dir=None, checkpoint_every: int = 0):
+    """Run ``optimizers`` on ``problem``, summarise, and with ``out_dir`` write ``curves.csv`` and
+    ``metrics.json`` (the summary, with ``meta``). Returns (table, summary)."""
+    from . import io, run
+
     # the full-training-set loss at every logged step (multiples of log_every and a log-spaced grid), so
     # that the first steps, where the L2O is fast, are drawn from measurements too
     table = run.evaluate(problem, optimizers, steps=steps, seeds=seeds, log_every=log_every, full_every=1,
@@ -151,7 +162,6 @@ def run_comparison(task: dict, l2o_checkpoint, rates, rates_horizon, steps: int,
     summary = summarize(table, report_steps)
     if out_dir is not None:
         io.write_csv(table, f"{out_dir}/curves.csv")
-        io.write_json({"task": problem.name, "lr": lrs, "steps": steps, "seeds": list(seeds),
-                       "l2o": str(l2o_checkpoint), "guard": {**PAPER_GUARD, **(guard or {})},
+        io.write_json({"task": problem.name, **(meta or {}), "steps": steps, "seeds": list(seeds),
                        "optimizers": summary}, f"{out_dir}/metrics.json")
-    return table, summary, problem
+    return table, summary

@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from .oracle import Oracle
-from .run import _flatten, _load_checkpoint, _save_checkpoint, _table, log_steps
+from .run import _flatten, _load_checkpoint, _save_checkpoint, _table, new_run, schedule
 
 
 class GraphError(RuntimeError):
@@ -211,19 +211,12 @@ def run_graphed(task, name, opt, steps, seeds, log_every=100, full_every=None, t
     """
     from tqdm.auto import tqdm
 
-    logged = set(log_steps(steps, log_every).tolist())
-    if full_steps is None:
-        full_every = int(full_every or log_every)
-        full_steps = {t for t in logged if t % full_every == 0}
-    full_steps = {int(t) for t in full_steps} | {int(steps)}
-    logged |= full_steps
+    logged, full_steps = schedule(steps, log_every, full_every, full_steps)
     seeds = [int(s) for s in seeds]
     oracle = _FeedingOracle(task, seeds)
     params = task.init_params(seeds)
     state = opt.init(params)
-    S = len(seeds)
-    run = {"step": 0, "wall": 0.0, "taken": torch.zeros(S), "guarded_steps": 0, "rows": [],
-           "diverged_at": torch.full((S,), -1, dtype=torch.int64)}
+    run = new_run(len(seeds))
     if checkpoint is not None and Path(checkpoint).exists():
         params, state, run = _load_checkpoint(Path(checkpoint), oracle, state)
     loop = GraphedLoop(task, opt, seeds, params=params, state=state, oracle=oracle, warmup=warmup, step=run["step"])

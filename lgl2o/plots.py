@@ -17,6 +17,7 @@ COLORS = {
     "lgl2o-sgd": "#2ca02c",
     "lgl2o-adam": "#17becf",
     "lgl2o-paper": "#8c564b",
+    "lgl2o-next": "#98df8a",
     # the convex-guarantee figure
     "gd": "#1f77b4",
     "lgl2o(l2o)": "#2ca02c",

@@ -84,22 +84,33 @@ def _fill(template: dict, flat: dict, prefix="") -> dict:
             for k, v in template.items()}
 
 
-@torch.no_grad()
-def run_one(task, name, opt, steps, seeds, log_every=100, full_every=None, test_accuracy=True,
-            progress=True, checkpoint: Path | None = None, checkpoint_every: int = 0, full_steps=None) -> pd.DataFrame:
-    """One optimizer, all seeds batched. Resumes from ``checkpoint`` when that file exists."""
+def schedule(steps, log_every, full_every=None, full_steps=None) -> tuple[set, set]:
+    """(steps to log, steps at which to measure the full-training-set loss; always the last one)."""
     logged = set(log_steps(steps, log_every).tolist())
     if full_steps is None:
         full_every = int(full_every or log_every)
         full_steps = {t for t in logged if t % full_every == 0}
     full_steps = {int(t) for t in full_steps} | {int(steps)}
-    logged |= full_steps
+    return logged | full_steps, full_steps
+
+
+def new_run(S: int) -> dict:
+    """The bookkeeping of a run of S seeds that a checkpoint saves: next step, wall time, the guard's
+    acceptances since the last logged row, the logged rows, the first diverged step per seed."""
+    return {"step": 0, "wall": 0.0, "taken": torch.zeros(S), "guarded_steps": 0, "rows": [],
+            "diverged_at": torch.full((S,), -1, dtype=torch.int64)}
+
+
+@torch.no_grad()
+def run_one(task, name, opt, steps, seeds, log_every=100, full_every=None, test_accuracy=True,
+            progress=True, checkpoint: Path | None = None, checkpoint_every: int = 0, full_steps=None) -> pd.DataFrame:
+    """One optimizer, all seeds batched. Resumes from ``checkpoint`` when that file exists."""
+    logged, full_steps = schedule(steps, log_every, full_every, full_steps)
     oracle = Oracle(task, seeds)
     params = task.init_params(seeds)
     state = opt.init(params)
     S = len(seeds)
-    run = {"step": 0, "wall": 0.0, "taken": torch.zeros(S), "guarded_steps": 0, "rows": [],
-           "diverged_at": torch.full((S,), -1, dtype=torch.int64)}
+    run = new_run(S)
     if checkpoint is not None and checkpoint.exists():
         params, state, run = _load_checkpoint(checkpoint, oracle, state)
     rows = run["rows"]

@@ -11,11 +11,12 @@ def test_bench_reports_every_optimizer_and_the_passes_they_spend(tmp_path, capsy
     bench.main(["--dataset", "digits", "--steps", "2", "--repeats", "1", "--batched", "1,2",
                 "--meta-optimizees", "1", "--json", str(out)])
     r = json.loads(out.read_text())
-    assert set(r["per_step"]) == {"sgd", "adam", "l2o", "gl2o", "lgl2o-sgd", "lgl2o-adam"}
+    assert set(r["per_step"]) == {"sgd", "adam", "l2o", "gl2o", "lgl2o-sgd", "lgl2o-adam", "lgl2o-next"}
     assert r["per_step"]["sgd"]["ratio_to_sgd"] == 1.0
     assert all(v["ms"] > 0 for v in r["per_step"].values())
     assert (r["per_step"]["gl2o"]["fwd"], r["per_step"]["gl2o"]["bwd"]) == (2, 2)
     assert (r["per_step"]["lgl2o-sgd"]["fwd"], r["per_step"]["lgl2o-sgd"]["bwd"]) == (3, 1)
+    assert (r["per_step"]["lgl2o-next"]["fwd"], r["per_step"]["lgl2o-next"]["bwd"]) == (2, 1)  # one reused
     assert set(r["lgl2o_throughput"]) == {"1", "2"} and r["meta_train"]["optimizee_steps_per_s"] > 0
     assert "ms/step" in capsys.readouterr().out
 
