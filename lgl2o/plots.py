@@ -201,6 +201,7 @@ def ablation_dots(tidy, title: str = ""):
             if len(m):
                 ax.axvline(m.iloc[0], color=color(ref), ls=ls, lw=1)
         ax.set(xscale="log", title=f"full training loss, step {step}", xlabel="loss (mean, 95% CI)")
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())  # crowded minor labels on a short log axis
     share = tidy.drop_duplicates("optimizer").dropna(subset=["share"])
     axes[-1].barh([y[n] for n in share.optimizer], share.share, color=[dot_color(n) for n in share.optimizer])
     axes[-1].set(xlim=(0, 1), title="share of steps taking the L2O", xlabel="share (all steps)")
