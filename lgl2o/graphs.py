@@ -32,6 +32,14 @@ class GraphError(RuntimeError):
     pass
 
 
+def draw_indices(task, gens, out: torch.Tensor) -> torch.Tensor:
+    """``task.sample_batch(gens, out.shape[1])`` written into ``out`` (host memory), without its copy to the
+    device: the same generators, the same numbers."""
+    for row, g in zip(out, gens):
+        torch.randint(task.n_train, row.shape, generator=g, out=row)
+    return out
+
+
 class _FeedingOracle(Oracle):
     """An ``Oracle`` whose minibatches live in static device buffers that the host fills before a step.
 
@@ -74,11 +82,8 @@ class _FeedingOracle(Oracle):
         for (stream, _), slot, pinned in zip(self.plan, self.slots, self._pinned):
             if slot is None:
                 continue
-            gens = self.train_gens if stream == "train" else self.guard_gens
-            host = pinned[b]
-            for row, g in zip(host, gens):  # = task.sample_batch, without its blocking copy
-                torch.randint(self.task.n_train, row.shape, generator=g, out=row)
-            slot.copy_(host, non_blocking=True)
+            draw_indices(self.task, self.train_gens if stream == "train" else self.guard_gens, pinned[b])
+            slot.copy_(pinned[b], non_blocking=True)
         self._copied[b].record()
 
     # the three ways the eager oracle draws a batch

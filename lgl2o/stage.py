@@ -84,17 +84,26 @@ def check_params(params: dict, where: str = "") -> None:
             _fail(name, v, f"{v}.pt does not exist (the meta-trained L2O comes from stage 02_meta_train)")
         elif key in ("rates", "baselines_from") and isinstance(v, str) and not repo_path(v).is_file():
             _fail(name, v, f"{v} does not exist (the tuned rates come from stage 01_tune_baselines)")
-        elif key in ("guard", "guards") or (where.startswith("guards.") and isinstance(v, dict)):
+        elif key == "guard":
+            _check_guard(name, v, SPEC_KEYS)
+            continue
+        elif key == "guards":
             if not isinstance(v, dict):
-                _fail(name, v, "a mapping")
-            if key == "guard" or where.startswith("guards."):
-                unknown = set(v) - set(SPEC_KEYS)
-                if unknown:
-                    _fail(name, v, f"guard settings among {', '.join(SPEC_KEYS)} (unknown: {', '.join(sorted(unknown))})")
-            check_params(v, f"{name}.")
+                _fail(name, v, "a mapping of guard names to settings")
+            for g, spec in v.items():
+                _check_guard(f"{name}.{g}", spec, SPEC_KEYS)
             continue
         if isinstance(v, dict):
             check_params(v, f"{name}.")
+
+
+def _check_guard(name, spec, allowed) -> None:
+    if not isinstance(spec, dict):
+        _fail(name, spec, "a mapping of guard settings")
+    unknown = set(spec) - set(allowed)
+    if unknown:
+        _fail(name, spec, f"guard settings among {', '.join(allowed)} (unknown: {', '.join(sorted(unknown))})")
+    check_params(spec, f"{name}.")
 
 
 def main(argv=None) -> int:

@@ -28,6 +28,17 @@ def test_a_cpu_task_is_refused_with_a_clear_error():
         graphs.run_graphed(task, "sgd", O.SGD(0.5), steps=5, seeds=[0], progress=False)
 
 
+def test_host_draws_are_the_eager_oracles_minibatches():
+    """The graphed loop draws indices into host buffers itself; they must be sample_batch's numbers."""
+    task = tasks.MLP("digits", hidden=(8,), batch_size=16)
+    a, b = tasks.run_generators([3, 4], 1), tasks.run_generators([3, 4], 1)
+    out = torch.empty(2, 16, dtype=torch.int64)
+    for size in (16, 16, 40):
+        want = task.sample_batch(a, size)
+        got = graphs.draw_indices(task, b, torch.empty(2, size, dtype=torch.int64) if size != 16 else out)
+        assert torch.equal(got, want)
+
+
 def _same_table(a, b):
     assert list(a.step) == list(b.step) and list(a.seed) == list(b.seed)
     for col in ("batch_loss", "full_loss", "test_acc"):
