@@ -252,7 +252,8 @@ class ConvNet(_Classification):
 
     def backward(self, params, cache):
         p, losses = cache
-        (g,) = torch.autograd.grad(losses.mean(1).sum(), p)
+        with torch.enable_grad():  # the evaluation loop runs under no_grad; the graph was built with grad
+            (g,) = torch.autograd.grad(losses.mean(1).sum(), p)
         return g
 
     select_cache = None

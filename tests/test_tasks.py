@@ -53,6 +53,11 @@ def test_conv_net_gradient_and_batching(data_root):
     eps = 1e-2
     fd = (task.forward(p[:1] + eps * d, batch[:1])[0].mean() - task.forward(p[:1] - eps * d, batch[:1])[0].mean()) / (2 * eps)
     assert float(fd) == pytest.approx(float((g2[:1] * d).sum()), rel=2e-2)
+    # the evaluation loop runs under no_grad: the gradient must not depend on it
+    with torch.no_grad():
+        l3, c3 = task.forward(p, batch)
+        g3 = task.backward(p, c3)
+    assert torch.equal(l3, l2) and torch.equal(g3, g2)
 
 
 def test_quadratic_constants():
