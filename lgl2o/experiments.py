@@ -7,7 +7,10 @@ whenever the main guards are configured differently, so both stories stay visibl
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -143,10 +146,25 @@ def run_comparison(task: dict, l2o_checkpoint, rates, rates_horizon, steps: int,
     lrs = tuned_rates(rates, rates_horizon)
     problem = make_task(**{k: tuple(v) if isinstance(v, list) else v for k, v in task.items()}, device=device)
     optimizers = comparison_optimizers(stepper, lrs, guard, gl2o)
+    if resume_dir is not None:
+        resume_dir = resume_folder(resume_dir, task=task, l2o=l2o_checkpoint, lrs=lrs, guard=guard, gl2o=gl2o,
+                                   steps=steps, seeds=list(seeds), log_every=log_every, device=device)
     table, summary = evaluate_and_save(problem, optimizers, steps, seeds, log_every, report_steps, out_dir,
                                        {"lr": lrs, "l2o": str(l2o_checkpoint), "guard": {**PAPER_GUARD, **(guard or {})}},
                                        progress, resume_dir, checkpoint_every)
+    if resume_dir is not None:  # finished: a re-run starts over rather than replaying the last checkpoint
+        shutil.rmtree(resume_dir, ignore_errors=True)
     return table, summary, problem
+
+
+def resume_folder(resume_dir, l2o=None, **config) -> Path:
+    """``resume_dir/<key>``: one folder per configuration (and per L2O checkpoint's bytes), so that an
+    interrupted run resumes only into the same run, never one with another parameter or another L2O."""
+    content = {**config, "l2o": None}
+    if l2o:
+        content["l2o"] = hashlib.sha256(repo_path(f"{l2o}.pt").read_bytes()).hexdigest()
+    key = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return Path(resume_dir) / key
 
 
 def evaluate_and_save(problem, optimizers: dict, steps: int, seeds, log_every: int, report_steps=(), out_dir=None,

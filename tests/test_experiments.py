@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from lgl2o import experiments, tasks
 from lgl2o.l2o import LSTMOptimizer
@@ -59,3 +60,29 @@ def test_linear_rate_bound_columns():
     assert experiments.bound_violations(t) == 0
     t.loc[1, "gap"] = 0.51
     assert experiments.bound_violations(t) == 1
+
+
+def test_resume_folder_is_keyed_by_the_configuration_and_the_l2o_bytes(tmp_path):
+    from lgl2o import l2o
+
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        l2o.save(LSTMOptimizer(), tmp_path / f"net{seed}", {})
+    cfg = {"task": {"kind": "mlp", "dataset": "digits"}, "lrs": {"sgd": 1.0}, "guard": {"z": 2.0}, "steps": 100,
+           "seeds": [0, 1], "log_every": 10, "l2o": tmp_path / "net0"}
+    a = experiments.resume_folder(tmp_path / "resume", **cfg)
+    assert a == experiments.resume_folder(tmp_path / "resume", **cfg) and a.parent == tmp_path / "resume"
+    for change in ({"guard": {"z": 1.0}}, {"steps": 200}, {"seeds": [0]}, {"l2o": tmp_path / "net1"}, {"l2o": None}):
+        assert experiments.resume_folder(tmp_path / "resume", **{**cfg, **change}) != a, change
+
+
+def test_a_resumable_comparison_matches_a_plain_one_and_cleans_up(tmp_path):
+    task = {"kind": "mlp", "dataset": "digits", "hidden": [8], "batch_size": 32}
+    kw = dict(rates={"sgd": 1.0, "adam": 0.01}, rates_horizon=0, steps=12, seeds=[0, 1], log_every=4,
+              guard={"z": 1.0}, progress=False)
+    torch.manual_seed(0)
+    plain, _, _ = experiments.run_comparison(task, None, **kw)
+    torch.manual_seed(0)
+    resumable, _, _ = experiments.run_comparison(task, None, **kw, resume_dir=tmp_path / "resume", checkpoint_every=5)
+    pd.testing.assert_frame_equal(plain.drop(columns="wall_s"), resumable.drop(columns="wall_s"))
+    assert not any((tmp_path / "resume").iterdir())  # the finished run's checkpoints are gone
