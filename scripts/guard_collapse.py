@@ -1,0 +1,54 @@
+"""Diagnostic: why LGL2O-SGD collapses on the conv net of stage 05 (README, "Out-of-distribution optimizees").
+
+Runs the stage's LGL2O-SGD (paired test z = 2, fresh batch) on the conv net, step by step, and prints every
+step at which a seed's minibatch loss jumps from below 1 to above 2, with the guard's decision and both
+candidates' comparison losses at the step that caused it.
+
+    .venv/bin/python scripts/guard_collapse.py [--steps 2600] [--threads 1]
+"""
+import argparse
+
+import torch
+
+from lgl2o import experiments
+from lgl2o.oracle import Oracle
+from lgl2o.tasks import make_task
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=2600)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    net = experiments.load_l2o("models/l2o")
+    lrs = experiments.tuned_rates("results/01_tune_baselines/best.json", 2000)
+    task = make_task(kind="conv", dataset="mnist", channels=(8, 16), activation="relu", batch_size=128)
+    opt = experiments.comparison_optimizers(net, lrs, {"compare": "fresh", "z": 2.0})["lgl2o-sgd"]
+    oracle = Oracle(task, args.seeds)
+    params = task.init_params(args.seeds)
+    state = opt.init(params)
+    prev = last = None
+    with torch.no_grad():
+        for t in range(args.steps):
+            oracle.advance()
+            loss, grad = oracle.grad(params)
+            if prev is not None:
+                for s, seed in enumerate(args.seeds):
+                    if prev[s] < 1.0 and loss[s] > 2.0:
+                        print(f"seed {seed}, step {t}: minibatch loss {prev[s]:.3f} -> {loss[s]:.3f}; the step before "
+                              f"took the {'L2O' if last['took_proposal'][s] else 'fallback'} with comparison losses "
+                              f"L2O {float(last['loss_proposal'][s]):.3f}, fallback {float(last['loss_fallback'][s]):.3f}"
+                              + ("" if last["took_proposal"][s] else
+                                 f" (so, by the rule, the paired differences' standard error was above "
+                                 f"{float(last['loss_fallback'][s] - last['loss_proposal'][s]) / 2:.2f})"))
+            params, state, last = opt.step(params, state, grad, oracle)
+            prev = loss
+            if t % 500 == 0:
+                print(f"step {t}: minibatch losses", " ".join(f"{float(v):.3f}" for v in loss), flush=True)
+
+
+if __name__ == "__main__":
+    main()
