@@ -12,6 +12,7 @@ import torch
 
 from lgl2o import experiments
 from lgl2o.oracle import Oracle
+from lgl2o.stage import stage_params
 from lgl2o.tasks import make_task
 
 
@@ -23,10 +24,11 @@ def main():
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    net = experiments.load_l2o("models/l2o")
-    lrs = experiments.tuned_rates("results/01_tune_baselines/best.json", 2000)
-    task = make_task(kind="conv", dataset="mnist", channels=(8, 16), activation="relu", batch_size=128)
-    opt = experiments.comparison_optimizers(net, lrs, {"compare": "fresh", "z": 2.0})["lgl2o-sgd"]
+    p = stage_params("05_ood_optimizee", "conv")  # the stage's own task, L2O, rates and guard
+    net = experiments.load_l2o(p["l2o_checkpoint"])
+    lrs = experiments.tuned_rates(p["rates"], p["rates_horizon"])
+    task = make_task(**p["task"])
+    opt = experiments.comparison_optimizers(net, lrs, p["guard"])["lgl2o-sgd"]
     oracle = Oracle(task, args.seeds)
     params = task.init_params(args.seeds)
     state = opt.init(params)
