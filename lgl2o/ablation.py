@@ -4,7 +4,7 @@ A variant is LGL2O's settings plus its fallback, as in params.yaml::
 
     {"compare": "fresh", "compare_batch": 1024, "z": 1.0, "fallback": "sgd", "fallback_lr": 0.3}
 
-(``compare``/``compare_batch``/``z`` as in ``optimizers.LGL2O``; ``fallback`` "sgd" or "adam", at the
+(``compare``/``compare_batch``/``z``/``test`` as in ``optimizers.LGL2O``; ``fallback`` "sgd" or "adam", at the
 tuned rate unless ``fallback_lr`` is given). Every variant runs beside the references (SGD, Adam, the
 L2O alone, GL2O) on the same seeds and batches, and is summarised by its loss early (where the L2O is
 fast) and late (where SGD wins), the share of steps on which it took the L2O, and the passes it spends.
@@ -19,7 +19,7 @@ from .optimizers import LGL2O, L2O, SGD, Adam
 
 REFERENCES = ("sgd", "adam", "l2o", "gl2o")
 FALLBACKS = ("sgd", "adam")
-SPEC_KEYS = ("compare", "compare_batch", "z", "fallback", "fallback_lr", "reset_proposal_on_fallback")
+SPEC_KEYS = ("compare", "compare_batch", "z", "test", "fallback", "fallback_lr", "reset_proposal_on_fallback")
 
 
 def variant_name(name: str) -> str:

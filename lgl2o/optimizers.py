@@ -91,17 +91,27 @@ class LGL2O:
       "same":  the minibatch the gradient was computed on;
       "next":  the next step's minibatch; the winner's forward pass is reused by the next gradient,
                so the comparison costs one forward pass net.
-    The proposal is taken only if it is finite and its mean loss is lower by more than ``z`` standard
-    errors of the per-example differences (a paired test; z = 0 is the plain comparison). Ties and
-    non-finite losses go to the fallback.
+    The proposal is taken only if it is finite, its mean loss is lower, and ``test`` is confident of it:
+      "mean": the mean is lower by more than ``z`` standard errors of the per-example differences (a
+              paired test; z = 0 is the plain comparison);
+      "sign": the proposal is better on more than 1/2 + z / (2 sqrt(n)) of the n examples (a sign test,
+              normal approximation). Heavy-tailed differences inflate the mean test's standard error
+              exactly when one candidate is catastrophic, so that test can keep a diverging fallback step;
+              the sign test's threshold does not depend on the size of the differences.
+    Ties and non-finite losses go to the fallback.
     """
 
     COMPARE = ("fresh", "full", "same", "next")
+    TESTS = ("mean", "sign")
 
     def __init__(self, proposal, fallback, compare: str = "fresh", compare_batch: int | None = None,
-                 z: float = 0.0, reset_proposal_on_fallback: bool = False):
+                 z: float = 0.0, reset_proposal_on_fallback: bool = False, test: str = "mean"):
         if compare not in self.COMPARE:
             raise ValueError(f"unknown compare {compare!r}; allowed: {', '.join(self.COMPARE)}")
+        if test not in self.TESTS:
+            raise ValueError(f"unknown test {test!r}; allowed: {', '.join(self.TESTS)}")
+        if test == "sign" and compare == "full":
+            raise ValueError("test='sign' needs per-example losses; compare='full' is exact, use test='mean'")
         if compare_batch is not None and compare != "fresh":
             raise ValueError(f"compare_batch applies to compare='fresh' only (got compare={compare!r})")
         if compare_batch is not None:
@@ -109,17 +119,18 @@ class LGL2O:
         if not (math.isfinite(z) and z >= 0):
             raise ValueError(f"z must be a finite number >= 0, got {z!r}")
         self.proposal, self.fallback = proposal, fallback
-        self.compare, self.compare_batch, self.z = compare, compare_batch, float(z)
+        self.compare, self.compare_batch, self.z, self.test = compare, compare_batch, float(z), test
         self.reset = reset_proposal_on_fallback
 
     def init(self, params):
         return {"proposal": self.proposal.init(params), "fallback": self.fallback.init(params)}
 
     def _losses(self, oracle, yp, yf):
-        """Per-run (mean proposal loss, mean fallback loss, standard error of their difference)."""
+        """Per-run (mean proposal loss, mean fallback loss, whether the test is confident the proposal is
+        better, the forward passes for compare="next")."""
         if self.compare == "full":
             lp, lf = oracle.full_loss(yp), oracle.full_loss(yf)
-            return lp, lf, torch.zeros_like(lp), None
+            return lp, lf, lp < lf, None
         if self.compare == "same":
             batch = oracle.batch
         elif self.compare == "next":
@@ -127,15 +138,21 @@ class LGL2O:
         else:
             batch = oracle.fresh_batch(self.compare_batch)
         (ep, cp), (ef, cf) = oracle.forward(yp, batch), oracle.forward(yf, batch)
-        n = ep.shape[1]
-        se = (ep - ef).std(1) / math.sqrt(n) if self.z > 0 and n > 1 else torch.zeros(ep.shape[0], device=ep.device)
-        return ep.mean(1), ef.mean(1), se, (batch, ep, cp, ef, cf)
+        n, lp, lf = ep.shape[1], ep.mean(1), ef.mean(1)
+        if self.test == "sign":
+            wins = (ep < ef).sum(1)  # counts, so the threshold is exact
+            confident = (lp < lf) & (wins > 0.5 * n + 0.5 * self.z * math.sqrt(n))
+        elif self.z > 0 and n > 1:
+            confident = lp - lf < -self.z * (ep - ef).std(1) / math.sqrt(n)
+        else:
+            confident = lp < lf
+        return lp, lf, confident, (batch, ep, cp, ef, cf)
 
     def step(self, params, state, grad, oracle):
         yp, sp, _ = self.proposal.step(params, state["proposal"], grad, oracle)
         yf, sf, _ = self.fallback.step(params, state["fallback"], grad, oracle)
-        lp, lf, se, fwd = self._losses(oracle, yp, yf)
-        take = torch.isfinite(lp) & torch.isfinite(yp).all(1) & (lp - lf < -self.z * se)
+        lp, lf, confident, fwd = self._losses(oracle, yp, yf)
+        take = torch.isfinite(lp) & torch.isfinite(yp).all(1) & confident
         new = _where(take, yp, yf)
         if fwd is not None and self.compare == "next":
             batch, ep, cp, ef, cf = fwd

@@ -78,6 +78,8 @@ def check_params(params: dict, where: str = "") -> None:
             _fail(name, v, f"one of {', '.join(ACTIVATIONS)}")
         elif key == "compare" and v not in LGL2O.COMPARE:
             _fail(name, v, f"one of {', '.join(LGL2O.COMPARE)}")
+        elif key == "test" and v not in LGL2O.TESTS:
+            _fail(name, v, f"one of {', '.join(LGL2O.TESTS)}")
         elif key == "fallback" and v not in FALLBACKS:
             _fail(name, v, f"one of {', '.join(FALLBACKS)}")
         elif key in ("l2o_checkpoint",) and v and not repo_path(f"{v}.pt").is_file():

@@ -2,9 +2,10 @@
 
 Runs the stage's LGL2O-SGD (paired test z = 2, fresh batch) on the conv net, step by step, and prints every
 step at which a seed's minibatch loss jumps from below 1 to above 2, with the guard's decision and both
-candidates' comparison losses at the step that caused it.
+candidates' comparison losses at the step that caused it. ``--test sign`` replays the same run with the
+sign test in place of the paired mean test (``optimizers.LGL2O``'s ``test``).
 
-    .venv/bin/python scripts/guard_collapse.py [--steps 2600] [--threads 1]
+    .venv/bin/python scripts/guard_collapse.py [--steps 2600] [--threads 1] [--test sign]
 """
 import argparse
 
@@ -21,6 +22,7 @@ def main():
     ap.add_argument("--steps", type=int, default=2600)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--test", choices=("mean", "sign"), default=None, help="override the stage's guard test")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -28,7 +30,9 @@ def main():
     net = experiments.load_l2o(p["l2o_checkpoint"])
     lrs = experiments.tuned_rates(p["rates"], p["rates_horizon"])
     task = make_task(**p["task"])
-    opt = experiments.comparison_optimizers(net, lrs, p["guard"])["lgl2o-sgd"]
+    guard = {**p["guard"], **({"test": args.test} if args.test else {})}
+    print("guard:", guard)
+    opt = experiments.comparison_optimizers(net, lrs, guard)["lgl2o-sgd"]
     oracle = Oracle(task, args.seeds)
     params = task.init_params(args.seeds)
     state = opt.init(params)
@@ -43,12 +47,12 @@ def main():
                         print(f"seed {seed}, step {t}: minibatch loss {prev[s]:.3f} -> {loss[s]:.3f}; the step before "
                               f"took the {'L2O' if last['took_proposal'][s] else 'fallback'} with comparison losses "
                               f"L2O {float(last['loss_proposal'][s]):.3f}, fallback {float(last['loss_fallback'][s]):.3f}"
-                              + ("" if last["took_proposal"][s] else
+                              + ("" if last["took_proposal"][s] or opt.test != "mean" or opt.z == 0 else
                                  f" (so, by the rule, the paired differences' standard error was above "
-                                 f"{float(last['loss_fallback'][s] - last['loss_proposal'][s]) / 2:.2f})"))
+                                 f"{float(last['loss_fallback'][s] - last['loss_proposal'][s]) / opt.z:.2f})"))
             params, state, last = opt.step(params, state, grad, oracle)
             prev = loss
-            if t % 500 == 0:
+            if t % 500 == 0 or t == args.steps - 1:
                 print(f"step {t}: minibatch losses", " ".join(f"{float(v):.3f}" for v in loss), flush=True)
 
 

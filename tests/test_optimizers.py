@@ -37,6 +37,10 @@ def test_bad_hyperparameters_are_refused():
             O.SGD(bad)
     with pytest.raises(ValueError, match="unknown compare 'nope'; allowed: fresh, full, same, next"):
         O.LGL2O(O.SGD(1), O.SGD(1), compare="nope")
+    with pytest.raises(ValueError, match="unknown test 'median'; allowed: mean, sign"):
+        O.LGL2O(O.SGD(1), O.SGD(1), test="median")
+    with pytest.raises(ValueError, match="test='sign' needs per-example losses"):
+        O.LGL2O(O.SGD(1), O.SGD(1), compare="full", test="sign")
     with pytest.raises(ValueError, match="unknown mu_rule"):
         O.GL2O(O.SGD(1), lr=1, mu_rule="median")
     with pytest.raises(ValueError, match="delta must be in"):
@@ -115,6 +119,54 @@ def test_paired_test_at_z0_is_plain_lgl2o_and_z_makes_it_stricter():
     assert torch.equal(runs["plain"][0], runs["z0"][0])
     assert torch.equal(runs["plain"][1], runs["z0"][1])
     assert runs["z2"][1].sum() <= runs["z0"][1].sum()
+
+
+class TableOracle:
+    """An oracle whose per-example losses are given: the iterate's first coordinate picks a row."""
+
+    def __init__(self, table):
+        self.table = torch.as_tensor(table, dtype=torch.float32)
+
+    def fresh_batch(self, size=None):
+        return None
+
+    def forward(self, y, batch):
+        return self.table[y[:, 0].long()], None
+
+
+def _guard_takes(test, z, proposal_losses, fallback_losses):
+    guard = O.LGL2O(FixedProposal(torch.ones(1, 1)), FixedProposal(torch.zeros(1, 1)), compare="fresh", z=z, test=test)
+    oracle = TableOracle([fallback_losses, proposal_losses])
+    x = torch.zeros(1, 1)
+    _, _, info = guard.step(x, guard.init(x), torch.zeros(1, 1), oracle)
+    return bool(info["took_proposal"])
+
+
+def test_sign_test_threshold_is_half_plus_z_over_two_root_n():
+    # n = 100, z = 2: the proposal must be better on more than 60 examples (and on average)
+    for wins, expected in [(60, False), (61, True)]:
+        proposal = [1.0] * wins + [2.0] * (100 - wins)
+        assert _guard_takes("sign", 2.0, proposal, [1.5] * 100) is expected
+    # z = 0: a strict majority; 50 of 100 is not one
+    assert _guard_takes("sign", 0.0, [1.0] * 51 + [2.0] * 49, [1.5] * 100)
+    assert not _guard_takes("sign", 0.0, [1.0] * 50 + [1.9] * 50, [1.5] * 100)
+
+
+def test_sign_test_keeps_the_proposal_when_the_fallback_is_catastrophic_on_a_few_examples():
+    """The conv collapse of stage 05 in miniature: the fallback step is far worse on average because a
+    few examples blow up; their spread inflates the paired test's standard error, so the mean test at
+    z = 2 keeps the catastrophic fallback, while the sign test sees the proposal better on almost all."""
+    proposal = [0.2] * 128
+    fallback = [0.25] * 126 + [100.0] * 2
+    assert not _guard_takes("mean", 2.0, proposal, fallback)
+    assert _guard_takes("sign", 2.0, proposal, fallback)
+    assert _guard_takes("mean", 0.0, proposal, fallback)
+
+
+def test_sign_test_refuses_a_proposal_better_on_most_examples_but_worse_on_average():
+    proposal = [1.0] * 90 + [50.0] * 10
+    assert not _guard_takes("sign", 0.0, proposal, [1.1] * 100)
+    assert not _guard_takes("mean", 0.0, proposal, [1.1] * 100)
 
 
 class AscentProposal(O.SGD):
