@@ -159,12 +159,14 @@ def run_comparison(task: dict, l2o_checkpoint, rates, rates_horizon, steps: int,
 
 def resume_folder(resume_dir, l2o=None, **config) -> Path:
     """``resume_dir/<key>``: one folder per configuration (and per L2O checkpoint's bytes), so that an
-    interrupted run resumes only into the same run, never one with another parameter or another L2O."""
+    interrupted run resumes only into the same run, never one with another parameter or another L2O.
+    A relative ``resume_dir`` is taken from the repo root, like every path of params.yaml (a notebook
+    runs with notebooks/ as its working directory)."""
     content = {**config, "l2o": None}
     if l2o:
         content["l2o"] = hashlib.sha256(repo_path(f"{l2o}.pt").read_bytes()).hexdigest()
     key = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    return Path(resume_dir) / key
+    return repo_path(resume_dir) / key
 
 
 def evaluate_and_save(problem, optimizers: dict, steps: int, seeds, log_every: int, report_steps=(), out_dir=None,

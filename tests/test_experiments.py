@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lgl2o import experiments, tasks
+from lgl2o import experiments, paths, tasks
 from lgl2o.l2o import LSTMOptimizer
 
 
@@ -62,7 +62,7 @@ def test_linear_rate_bound_columns():
     assert experiments.bound_violations(t) == 1
 
 
-def test_resume_folder_is_keyed_by_the_configuration_and_the_l2o_bytes(tmp_path):
+def test_resume_folder_is_keyed_by_the_configuration_and_the_l2o_bytes(tmp_path, monkeypatch):
     from lgl2o import l2o
 
     for seed in (0, 1):
@@ -72,6 +72,8 @@ def test_resume_folder_is_keyed_by_the_configuration_and_the_l2o_bytes(tmp_path)
            "seeds": [0, 1], "log_every": 10, "l2o": tmp_path / "net0"}
     a = experiments.resume_folder(tmp_path / "resume", **cfg)
     assert a == experiments.resume_folder(tmp_path / "resume", **cfg) and a.parent == tmp_path / "resume"
+    monkeypatch.chdir(tmp_path)  # a notebook's working directory is notebooks/, not the repo root
+    assert experiments.resume_folder("results/x/resume", **cfg).parent == paths.ROOT / "results/x/resume"
     for change in ({"guard": {"z": 1.0}}, {"steps": 200}, {"seeds": [0]}, {"l2o": tmp_path / "net1"}, {"l2o": None}):
         assert experiments.resume_folder(tmp_path / "resume", **{**cfg, **change}) != a, change
 
