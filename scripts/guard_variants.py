@@ -1,0 +1,44 @@
+"""Probe: run a few guard variants on one dataset of the guard ablation (stage 09), without its references.
+
+Same task, L2O, tuned rates, steps, seeds and minibatches as the stage (``params.yaml``), so a variant
+that the stage also ran must reproduce its committed numbers, and a new one can be compared with them
+before it is added to the stage (which re-runs every variant: ~30 min per dataset on 2 cores). Variants
+are given as YAML mappings, as under ``09_guard_ablation.guards``:
+
+    .venv/bin/python scripts/guard_variants.py mnist z2='{compare: fresh, z: 2.0}' \\
+        sign-z2='{compare: fresh, z: 2.0, test: sign}'
+"""
+import argparse
+
+import yaml
+
+from lgl2o import ablation, experiments
+from lgl2o.stage import check_params, stage_params
+from lgl2o.tasks import make_task
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("dataset", help="a variant of 09_guard_ablation (mnist, fashion_mnist)")
+    ap.add_argument("variants", nargs="+", metavar="NAME=SPEC")
+    args = ap.parse_args()
+    p = stage_params("09_guard_ablation", args.dataset)
+    variants = {}
+    for arg in args.variants:
+        name, _, spec = arg.partition("=")
+        variants[name] = yaml.safe_load(spec)
+    check_params({**p, "guards": variants})
+    import torch
+
+    net = experiments.load_l2o(p["l2o_checkpoint"])
+    stepper = torch.compile(net, dynamic=False) if p.get("compile_l2o") else net
+    lrs = experiments.tuned_rates(p["rates"], p["rates_horizon"])
+    optimizers = {ablation.variant_name(n): ablation.variant_optimizer(stepper, lrs, s) for n, s in variants.items()}
+    problem = make_task(**{k: tuple(v) if isinstance(v, list) else v for k, v in p["task"].items()})
+    _, summary = experiments.evaluate_and_save(problem, optimizers, p["steps"], p["seeds"], p["log_every"],
+                                               p["report_steps"], progress=False)
+    print(experiments.summary_table(summary).to_string())
+
+
+if __name__ == "__main__":
+    main()
