@@ -21,6 +21,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dataset", help="a variant of 09_guard_ablation (mnist, fashion_mnist)")
     ap.add_argument("variants", nargs="+", metavar="NAME=SPEC")
+    ap.add_argument("--references", action="store_true",
+                    help="run SGD, Adam, the L2O and GL2O first, as the stage does")
     args = ap.parse_args()
     p = stage_params("09_guard_ablation", args.dataset)
     variants = {}
@@ -33,7 +35,10 @@ def main():
     net = experiments.load_l2o(p["l2o_checkpoint"])
     stepper = torch.compile(net, dynamic=False) if p.get("compile_l2o") else net
     lrs = experiments.tuned_rates(p["rates"], p["rates_horizon"])
-    optimizers = {ablation.variant_name(n): ablation.variant_optimizer(stepper, lrs, s) for n, s in variants.items()}
+    if args.references:
+        optimizers = ablation.ablation_optimizers(stepper, lrs, variants)
+    else:
+        optimizers = {ablation.variant_name(n): ablation.variant_optimizer(stepper, lrs, s) for n, s in variants.items()}
     problem = make_task(**{k: tuple(v) if isinstance(v, list) else v for k, v in p["task"].items()})
     _, summary = experiments.evaluate_and_save(problem, optimizers, p["steps"], p["seeds"], p["log_every"],
                                                p["report_steps"], progress=False)
