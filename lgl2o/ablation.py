@@ -39,19 +39,20 @@ def variant_optimizer(net, lrs: dict, spec: dict) -> LGL2O:
     return LGL2O(L2O(net), step, **spec)
 
 
-def ablation_optimizers(net, lrs: dict, variants: dict) -> dict:
-    """The references (SGD, Adam, L2O, GL2O at the tuned rates) and one LGL2O per variant."""
-    refs = comparison_optimizers(net, lrs)
-    opts = {name: refs[name] for name in REFERENCES}
+def ablation_optimizers(net, lrs: dict, variants: dict, references: bool = True) -> dict:
+    """The references (SGD, Adam, L2O, GL2O at the tuned rates; unless ``references`` is False) and one
+    LGL2O per variant."""
+    refs = comparison_optimizers(net, lrs) if references else {}
+    opts = {name: refs[name] for name in REFERENCES if name in refs}
     opts.update({variant_name(n): variant_optimizer(net, lrs, spec) for n, spec in variants.items()})
     return opts
 
 
 def run_ablation(task: dict, l2o_checkpoint, rates, rates_horizon, variants: dict, steps: int, seeds,
                  log_every: int, report_steps=(), out_dir=None, compile_l2o: bool = False, device="cpu",
-                 progress=True, resume_dir=None, checkpoint_every: int = 0):
-    """Run every variant and reference on ``task``; returns (table, summary, problem) and, with
-    ``out_dir``, writes ``curves.csv`` and ``metrics.json`` there."""
+                 progress=True, resume_dir=None, checkpoint_every: int = 0, references: bool = True):
+    """Run every variant and (unless ``references`` is False) the references on ``task``; returns
+    (table, summary, problem) and, with ``out_dir``, writes ``curves.csv`` and ``metrics.json`` there."""
     import torch
 
     from . import l2o as l2o_mod
@@ -62,7 +63,7 @@ def run_ablation(task: dict, l2o_checkpoint, rates, rates_horizon, variants: dic
     lrs = tuned_rates(rates, rates_horizon)
     net = load_l2o(l2o_checkpoint, device) if l2o_checkpoint else l2o_mod.LSTMOptimizer().to(device)
     stepper = torch.compile(net, dynamic=False) if compile_l2o else net
-    optimizers = ablation_optimizers(stepper, lrs, variants)  # validates every variant first
+    optimizers = ablation_optimizers(stepper, lrs, variants, references)  # validates every variant first
     problem = make_task(**{k: tuple(v) if isinstance(v, list) else v for k, v in task.items()}, device=device)
     table, summary = evaluate_and_save(problem, optimizers, steps, seeds, log_every, report_steps, out_dir,
                                        {"lr": lrs, "l2o": str(l2o_checkpoint), "variants": variants},

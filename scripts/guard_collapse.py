@@ -12,6 +12,7 @@ import argparse
 import torch
 
 from lgl2o import experiments
+from lgl2o.optimizers import LGL2O
 from lgl2o.oracle import Oracle
 from lgl2o.stage import stage_params
 from lgl2o.tasks import make_task
@@ -22,7 +23,7 @@ def main():
     ap.add_argument("--steps", type=int, default=2600)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--test", choices=("mean", "sign"), default=None, help="override the stage's guard test")
+    ap.add_argument("--test", choices=LGL2O.TESTS, default=None, help="override the stage's guard test")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -1,4 +1,4 @@
-"""Probe: run a few guard variants on one dataset of the guard ablation (stage 09), without its references.
+"""Probe: run guard variants on one dataset of stage 09 (the guard ablation); its references on request.
 
 Same task, L2O, tuned rates, steps, seeds and minibatches as the stage (``params.yaml``), so a variant
 that the stage also ran must reproduce its committed numbers, and a new one can be compared with them
@@ -14,7 +14,6 @@ import yaml
 
 from lgl2o import ablation, experiments
 from lgl2o.stage import check_params, stage_params
-from lgl2o.tasks import make_task
 
 
 def main():
@@ -30,18 +29,10 @@ def main():
         name, _, spec = arg.partition("=")
         variants[name] = yaml.safe_load(spec)
     check_params({**p, "guards": variants})
-    import torch
-
-    net = experiments.load_l2o(p["l2o_checkpoint"])
-    stepper = torch.compile(net, dynamic=False) if p.get("compile_l2o") else net
-    lrs = experiments.tuned_rates(p["rates"], p["rates_horizon"])
-    if args.references:
-        optimizers = ablation.ablation_optimizers(stepper, lrs, variants)
-    else:
-        optimizers = {ablation.variant_name(n): ablation.variant_optimizer(stepper, lrs, s) for n, s in variants.items()}
-    problem = make_task(**{k: tuple(v) if isinstance(v, list) else v for k, v in p["task"].items()})
-    _, summary = experiments.evaluate_and_save(problem, optimizers, p["steps"], p["seeds"], p["log_every"],
-                                               p["report_steps"], progress=False)
+    _, summary, _ = ablation.run_ablation(p["task"], p["l2o_checkpoint"], p["rates"], p["rates_horizon"], variants,
+                                          p["steps"], p["seeds"], p["log_every"], p["report_steps"],
+                                          compile_l2o=p.get("compile_l2o", False), progress=False,
+                                          references=args.references)
     print(experiments.summary_table(summary).to_string())
 
 
