@@ -1,11 +1,16 @@
 """Benchmark: time and passes per step for every optimizer, meta-training and batched-seed throughput.
 
-    python -m lgl2o.bench [--device cpu] [--steps 20] [--repeats 5] [--compile] [--graph] [--json out.json]
+    python -m lgl2o.bench [--device cpu] [--steps 20] [--repeats 5] [--l2o-step fast] [--graph] [--json out.json]
 
 On the MNIST MLP 784-20-10 (15,910 coordinates), batch 128. Every figure is a median over ``repeats``
 blocks of ``steps`` steps after a warm-up, measured in one run on one machine; ratios are to the SGD step.
 With ``--graph`` (CUDA only) the steps that a CUDA graph can hold are also timed replayed from one
 (``lgl2o.graphs``), and the batched-seed LGL2O throughput is measured that way.
+
+``--l2o-step`` picks how the L2O's step is computed: ``plain`` (the ``l2o.LSTMOptimizer`` module, eager),
+``compile`` (that module through ``torch.compile``, as the comparison stages run it) or ``fast``
+(``l2o_fast.FastLSTM``, the default). Meta-training is timed with the plain module, eager and compiled
+(the fast step has no backward).
 """
 from __future__ import annotations
 
@@ -19,6 +24,9 @@ import time
 import torch
 
 from . import l2o as l2o_mod
+from .allocator import keep_freed_memory
+from .l2o_fast import STEPS as L2O_STEPS
+from .l2o_fast import stepper as l2o_stepper
 from .meta import unroll_loss
 from .optimizers import GL2O, L2O, LGL2O, SGD, Adam
 from .oracle import Oracle
@@ -123,30 +131,44 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--batched", default="1,4,16", help="seed counts for the LGL2O throughput")
     ap.add_argument("--meta-optimizees", type=int, default=4)
-    ap.add_argument("--compile", action="store_true", help="torch.compile the LSTM")
+    ap.add_argument("--meta-steps", default="plain,compile",
+                    help="which L2O modules to time meta-training with (plain and/or compile)")
+    ap.add_argument("--l2o-step", choices=L2O_STEPS, default="fast",
+                    help="how the L2O's step is computed (default: fast)")
+    ap.add_argument("--compile", action="store_true", help="the same as --l2o-step compile")
+    ap.add_argument("--keep-malloc", action="store_true",
+                    help="leave the C allocator's settings alone (see allocator.keep_freed_memory)")
     ap.add_argument("--graph", action="store_true", help="also time steps replayed from CUDA graphs (CUDA only)")
     ap.add_argument("--json", default=None, help="write the results here as JSON")
     args = ap.parse_args(argv)
     for name in ("seeds", "steps", "repeats", "meta_optimizees"):
         if getattr(args, name) <= 0:
             ap.error(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    meta_kinds = [k for k in args.meta_steps.split(",") if k]
+    if not meta_kinds or set(meta_kinds) - {"plain", "compile"}:
+        ap.error(f"--meta-steps must list plain and/or compile, got {args.meta_steps!r}")
     if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
         ap.error(f"--device {args.device}: CUDA is not available on this machine")
     if args.graph and torch.device(args.device).type != "cuda":
         ap.error(f"--graph needs a CUDA device, got --device {args.device}")
 
+    if args.compile:
+        args.l2o_step = "compile"
+    tuned = False if args.keep_malloc else keep_freed_memory()
     task = MLP(args.dataset, device=args.device)
     net = l2o_mod.LSTMOptimizer().to(args.device)
-    stepper = torch.compile(net, dynamic=False) if args.compile else net
+    stepper = l2o_stepper(net, args.l2o_step)
     seeds = list(range(args.seeds))
     out = {"machine": platform.platform(), "processor": platform.processor() or platform.machine(),
            "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
-           "device": str(args.device), "compile": args.compile, "graph": args.graph, "task": task.name, "batch": task.batch_size,
+           "device": str(args.device), "l2o_step": args.l2o_step, "malloc_keeps_freed_memory": tuned,
+           "graph": args.graph, "task": task.name, "batch": task.batch_size,
            "seeds": args.seeds, "steps_per_block": args.steps, "repeats": args.repeats, "per_step": {}}
     if torch.device(args.device).type == "cuda":
         out["gpu"] = torch.cuda.get_device_name(args.device)
     print(f"{task.name}, {task.dim} coordinates, batch {task.batch_size}, {args.seeds} seed(s), "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, compile={args.compile}")
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, L2O step {args.l2o_step}"
+          f"{', malloc keeps freed memory' if tuned else ''}")
     print(f"{'optimizer':<12} {'ms/step':>9} {'x SGD':>7} {'fwd':>5} {'bwd':>5}")
     for r in cost_table(task, stepper, seeds, args.steps, args.repeats, args.device).itertuples():
         out["per_step"][r.optimizer] = {"ms": r.ms, "fwd": r.fwd, "bwd": r.bwd, "ratio_to_sgd": r.ratio_to_sgd}
@@ -170,9 +192,17 @@ def main(argv=None) -> int:
             out["lgl2o_throughput"][s].update(graph_ms_per_step=ms, graph_us_per_seed_step=1000 * ms / s)
             print(f"    the same replayed from a CUDA graph: {ms:8.3f} ms/step, {1000 * ms / s:8.1f} us per seed-step")
 
-    rate = time_meta(task, stepper, args.meta_optimizees, 20, max(1, args.repeats // 2), args.device)
-    out["meta_train"] = {"optimizees": args.meta_optimizees, "unroll": 20, "optimizee_steps_per_s": rate}
-    print(f"meta-training ({args.meta_optimizees} optimizees, unroll 20): {rate:.1f} optimizee steps/s")
+    # meta-training needs the module's backward: the plain module, eager and compiled
+    out["meta_train"] = {"optimizees": args.meta_optimizees, "unroll": 20}
+    for kind in meta_kinds:
+        rate = time_meta(task, l2o_stepper(net, kind), args.meta_optimizees, 20, max(1, args.repeats // 2),
+                         args.device)
+        out["meta_train"][f"{kind}_optimizee_steps_per_s"] = rate
+        print(f"meta-training ({args.meta_optimizees} optimizees, unroll 20, {kind}): {rate:.1f} optimizee steps/s")
+    if len(meta_kinds) == 2:
+        out["meta_train"]["compile_speedup"] = (out["meta_train"]["compile_optimizee_steps_per_s"]
+                                                / out["meta_train"]["plain_optimizee_steps_per_s"])
+        print(f"meta-training, compiled / plain: {out['meta_train']['compile_speedup']:.2f}x")
     if args.json:
         from .io import write_json
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import l2o as l2o_mod
+from .l2o_fast import stepper as l2o_stepper
 from .optimizers import GL2O, L2O, LGL2O, SGD, Adam
 from .paths import repo_path
 from .stats import mean_ci
@@ -128,27 +129,29 @@ def bound_violations(table: pd.DataFrame, rtol: float = 1e-4, atol: float = 1e-6
 
 def run_comparison(task: dict, l2o_checkpoint, rates, rates_horizon, steps: int, seeds, log_every: int,
                    report_steps=(), guard: dict | None = None, gl2o: dict | None = None, out_dir=None,
-                   compile_l2o: bool = False, device="cpu", progress=True, resume_dir=None,
-                   checkpoint_every: int = 0):
+                   compile_l2o: bool = False, l2o_step: str | None = None, device="cpu", progress=True,
+                   resume_dir=None, checkpoint_every: int = 0):
     """One comparison figure's data: every optimizer of ``comparison_optimizers`` on ``task``.
 
     ``l2o_checkpoint`` None uses an untrained LSTM (smoke runs only). Writes ``curves.csv`` and
     ``metrics.json`` under ``out_dir`` when given. With ``resume_dir``, every optimizer's run
-    checkpoints there every ``checkpoint_every`` steps and an interrupted stage resumes. Returns
-    (table, summary, problem).
+    checkpoints there every ``checkpoint_every`` steps and an interrupted stage resumes. ``l2o_step``
+    (``l2o_fast.STEPS``) picks how the L2O's step is computed; else ``compile_l2o`` picks compile or plain.
+    Returns (table, summary, problem).
     """
-    import torch
-
     from .tasks import make_task
 
     net = load_l2o(l2o_checkpoint, device) if l2o_checkpoint else l2o_mod.LSTMOptimizer().to(device)
-    stepper = torch.compile(net, dynamic=False) if compile_l2o else net
+    l2o_step = l2o_step or ("compile" if compile_l2o else "plain")
+    stepper = l2o_stepper(net, l2o_step)
     lrs = tuned_rates(rates, rates_horizon)
     problem = make_task(**{k: tuple(v) if isinstance(v, list) else v for k, v in task.items()}, device=device)
     optimizers = comparison_optimizers(stepper, lrs, guard, gl2o)
     if resume_dir is not None:
+        # the fast step keeps its LSTM state in another layout: its checkpoints are not the others'
+        layout = {"l2o_state": "fast"} if l2o_step == "fast" else {}
         resume_dir = resume_folder(resume_dir, task=task, l2o=l2o_checkpoint, lrs=lrs, guard=guard, gl2o=gl2o,
-                                   steps=steps, seeds=list(seeds), log_every=log_every, device=device)
+                                   steps=steps, seeds=list(seeds), log_every=log_every, device=device, **layout)
     table, summary = evaluate_and_save(problem, optimizers, steps, seeds, log_every, report_steps, out_dir,
                                        {"lr": lrs, "l2o": str(l2o_checkpoint), "guard": {**PAPER_GUARD, **(guard or {})}},
                                        progress, resume_dir, checkpoint_every)

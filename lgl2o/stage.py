@@ -51,6 +51,7 @@ def check_params(params: dict, where: str = "") -> None:
 
     from . import data
     from .ablation import FALLBACKS, SPEC_KEYS
+    from .l2o_fast import STEPS as L2O_STEPS
     from .optimizers import LGL2O
     from .paths import repo_path
     from .tasks import ACTIVATIONS
@@ -80,6 +81,8 @@ def check_params(params: dict, where: str = "") -> None:
             _fail(name, v, f"one of {', '.join(LGL2O.COMPARE)}")
         elif key == "test" and v not in LGL2O.TESTS:
             _fail(name, v, f"one of {', '.join(LGL2O.TESTS)}")
+        elif key == "l2o_step" and v not in L2O_STEPS:
+            _fail(name, v, f"one of {', '.join(L2O_STEPS)}")
         elif key == "fallback" and v not in FALLBACKS:
             _fail(name, v, f"one of {', '.join(FALLBACKS)}")
         elif key in ("l2o_checkpoint",) and v and not repo_path(f"{v}.pt").is_file():

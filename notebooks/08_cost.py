@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -18,7 +20,9 @@
 # passes only (two candidates on one comparison batch), while GL2O needs a gradient at the proposal.
 # Measured on the MNIST MLP (batch 128): milliseconds per step (median over repeated blocks, after a
 # warm-up) and the forward/backward passes each optimizer spends per step, counted by the oracle.
-# The same numbers come from `python -m lgl2o.bench`.
+# The same numbers come from `python -m lgl2o.bench`. The L2O's step is computed by `l2o_step`: `fast`
+# (`lgl2o.l2o_fast`, the same step to rounding, about twice as fast on CPU), `compile` (the comparison
+# stages' choice) or `plain`; the cost of the guards around it does not depend on that choice.
 
 # %% tags=["parameters"]
 out_dir = "scratch/08_cost"
@@ -27,7 +31,7 @@ dataset = "digits"
 seeds = 1
 steps = 3
 repeats = 2
-compile_l2o = False
+l2o_step = "plain"
 device = "cpu"
 
 # %%
@@ -35,18 +39,18 @@ import platform
 
 import torch
 
-from lgl2o import bench, io, l2o, plots, tasks
+from lgl2o import allocator, bench, io, l2o, l2o_fast, plots, tasks
 
+malloc_tuned = allocator.keep_freed_memory()  # as python -m lgl2o.bench does: no page faults per step
 task = tasks.MLP(dataset, device=device)
 net = l2o.LSTMOptimizer().to(device)  # the weights do not change the cost
-stepper = torch.compile(net, dynamic=False) if compile_l2o else net
-cost = bench.cost_table(task, stepper, list(range(seeds)), steps, repeats, device)
+cost = bench.cost_table(task, l2o_fast.stepper(net, l2o_step), list(range(seeds)), steps, repeats, device)
 machine = f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, {device}"
 io.write_csv(cost, f"{out_dir}/cost.csv")
-io.write_json({"machine": machine, "task": task.name, "compile": compile_l2o,
+io.write_json({"machine": machine, "task": task.name, "l2o_step": l2o_step, "malloc_keeps_freed_memory": malloc_tuned,
                "per_step": cost.set_index("optimizer").to_dict("index")}, f"{out_dir}/metrics.json")
 cost
 
 # %%
 fig = plots.cost_bars(cost, title=f"{task.name}, {seeds} seed(s): {machine}")
-plots.save(fig, figure, scale_note=f"{repeats} blocks of {steps} steps, compile={compile_l2o}")
+plots.save(fig, figure, scale_note=f"{repeats} blocks of {steps} steps, L2O step: {l2o_step}")

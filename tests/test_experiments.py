@@ -88,3 +88,22 @@ def test_a_resumable_comparison_matches_a_plain_one_and_cleans_up(tmp_path):
     resumable, _, _ = experiments.run_comparison(task, None, **kw, resume_dir=tmp_path / "resume", checkpoint_every=5)
     pd.testing.assert_frame_equal(plain.drop(columns="wall_s"), resumable.drop(columns="wall_s"))
     assert not any((tmp_path / "resume").iterdir())  # the finished run's checkpoints are gone
+
+
+def test_a_comparison_with_the_fast_l2o_step_resumes_and_tracks_the_plain_one(tmp_path):
+    task = {"kind": "mlp", "dataset": "digits", "hidden": [8], "batch_size": 32}
+    kw = dict(rates={"sgd": 1.0, "adam": 0.01}, rates_horizon=0, steps=12, seeds=[0, 1], log_every=4,
+              guard={"z": 1.0}, progress=False)
+    runs = {}
+    for name, extra in (("plain", {}), ("fast", {"l2o_step": "fast"}),
+                        ("fast-resumed", {"l2o_step": "fast", "resume_dir": tmp_path / "r", "checkpoint_every": 5})):
+        torch.manual_seed(0)  # the untrained LSTM's weights
+        runs[name], _, _ = experiments.run_comparison(task, None, **kw, **extra)
+    cols = ["optimizer", "seed", "step"]
+    pd.testing.assert_frame_equal(runs["fast"].drop(columns="wall_s"), runs["fast-resumed"].drop(columns="wall_s"))
+    pd.testing.assert_frame_equal(runs["fast"][cols], runs["plain"][cols])
+    # the same runs to float32 rounding (12 steps: before rounding differences grow along the L2O's path)
+    for col in ("batch_loss", "full_loss", "proposal_share"):
+        np.testing.assert_allclose(runs["fast"][col], runs["plain"][col], rtol=1e-5)
+    with pytest.raises(ValueError, match="unknown L2O step"):
+        experiments.run_comparison(task, None, **kw, l2o_step="jit")
