@@ -64,7 +64,7 @@ def run_ablation(task: dict, l2o_checkpoint, rates, rates_horizon, variants: dic
     net = load_l2o(l2o_checkpoint, device) if l2o_checkpoint else l2o_mod.LSTMOptimizer().to(device)
     stepper = l2o_stepper(net, l2o_step or ("compile" if compile_l2o else "plain"))
     optimizers = ablation_optimizers(stepper, lrs, variants, references)  # validates every variant first
-    problem = make_task(**{k: tuple(v) if isinstance(v, list) else v for k, v in task.items()}, device=device)
+    problem = make_task(**task, device=device)
     table, summary = evaluate_and_save(problem, optimizers, steps, seeds, log_every, report_steps, out_dir,
                                        {"lr": lrs, "l2o": str(l2o_checkpoint), "variants": variants},
                                        progress, resume_dir, checkpoint_every)

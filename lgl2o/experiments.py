@@ -145,7 +145,7 @@ def run_comparison(task: dict, l2o_checkpoint, rates, rates_horizon, steps: int,
     l2o_step = l2o_step or ("compile" if compile_l2o else "plain")
     stepper = l2o_stepper(net, l2o_step)
     lrs = tuned_rates(rates, rates_horizon)
-    problem = make_task(**{k: tuple(v) if isinstance(v, list) else v for k, v in task.items()}, device=device)
+    problem = make_task(**task, device=device)
     optimizers = comparison_optimizers(stepper, lrs, guard, gl2o)
     if resume_dir is not None:
         # the fast step keeps its LSTM state in another layout: its checkpoints are not the others'

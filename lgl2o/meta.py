@@ -64,7 +64,7 @@ class MetaConfig:
 
 def _split_task(cfg: MetaConfig, device):
     """Training task (without the held-out examples) and validation task (only those)."""
-    task = make_task(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.task.items()}, device=device)
+    task = make_task(**cfg.task, device=device)
     if not hasattr(task, "train") or not cfg.heldout:
         return task, task
     import copy

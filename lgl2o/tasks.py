@@ -323,7 +323,9 @@ class Quadratic:
 
 
 def make_task(kind: str = "mlp", **kw):
-    """Build a task from a params.yaml-style description (``kind`` plus keyword arguments)."""
+    """Build a task from a params.yaml-style description (``kind`` plus keyword arguments; YAML lists,
+    such as ``hidden: [20]``, are taken as the tuples the tasks expect)."""
+    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in kw.items()}
     kinds = {"mlp": MLP, "logreg": logistic_regression, "conv": ConvNet, "quadratic": Quadratic}
     _check("task kind", kind, tuple(kinds))
     if "dataset" in kw and kw["dataset"] not in data_mod.KNOWN:

@@ -81,3 +81,9 @@ def test_bad_task_parameters():
         tasks.make_task("mlp", dataset="cifar10")
     with pytest.raises(ValueError, match="ConvNet needs 28x28"):
         tasks.ConvNet("digits")
+
+
+def test_make_task_takes_a_params_yaml_description_with_lists():
+    from_yaml = tasks.make_task(kind="mlp", dataset="digits", hidden=[8, 6], activation="tanh")
+    direct = tasks.MLP("digits", hidden=(8, 6), activation="tanh")
+    assert from_yaml.name == direct.name and from_yaml.dim == direct.dim == 64 * 8 + 8 + 8 * 6 + 6 + 6 * 10 + 10
