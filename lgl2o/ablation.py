@@ -19,7 +19,8 @@ from .optimizers import LGL2O, L2O, SGD, Adam
 
 REFERENCES = ("sgd", "adam", "l2o", "gl2o")
 FALLBACKS = ("sgd", "adam")
-SPEC_KEYS = ("compare", "compare_batch", "z", "test", "fallback", "fallback_lr", "reset_proposal_on_fallback")
+SPEC_KEYS = ("compare", "compare_batch", "z", "test", "fallback", "fallback_lr", "reset_proposal_on_fallback",
+             "max_fallback_increase")
 
 
 def variant_name(name: str) -> str:

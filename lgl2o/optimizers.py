@@ -99,13 +99,20 @@ class LGL2O:
               exactly when one candidate is catastrophic, so that test can keep a diverging fallback step;
               the sign test's threshold does not depend on the size of the differences.
     Ties and non-finite losses go to the fallback.
+
+    ``max_fallback_increase`` (default None: off) refuses a catastrophic fallback step: when the fallback
+    candidate's estimated loss is above (1 + max_fallback_increase) times the current iterate's on the
+    same comparison examples (one more forward pass), the proposal is taken wherever its estimate is
+    lower, confident or not. Heavy-tailed differences can keep the test from ever being confident exactly
+    when the fallback step wrecks a few examples (the conv net's collapse; README).
     """
 
     COMPARE = ("fresh", "full", "same", "next")
     TESTS = ("mean", "sign")
 
     def __init__(self, proposal, fallback, compare: str = "fresh", compare_batch: int | None = None,
-                 z: float = 0.0, reset_proposal_on_fallback: bool = False, test: str = "mean"):
+                 z: float = 0.0, reset_proposal_on_fallback: bool = False, test: str = "mean",
+                 max_fallback_increase: float | None = None):
         if compare not in self.COMPARE:
             raise ValueError(f"unknown compare {compare!r}; allowed: {', '.join(self.COMPARE)}")
         if test not in self.TESTS:
@@ -118,9 +125,14 @@ class LGL2O:
             _positive("compare_batch", compare_batch)
         if not (math.isfinite(z) and z >= 0):
             raise ValueError(f"z must be a finite number >= 0, got {z!r}")
+        if max_fallback_increase is not None and not (
+                isinstance(max_fallback_increase, (int, float)) and math.isfinite(max_fallback_increase)
+                and max_fallback_increase >= 0):
+            raise ValueError(f"max_fallback_increase must be None or a finite number >= 0, got {max_fallback_increase!r}")
         self.proposal, self.fallback = proposal, fallback
         self.compare, self.compare_batch, self.z, self.test = compare, compare_batch, float(z), test
         self.reset = reset_proposal_on_fallback
+        self.max_fallback_increase = max_fallback_increase
 
     def init(self, params):
         return {"proposal": self.proposal.init(params), "fallback": self.fallback.init(params)}
@@ -152,6 +164,15 @@ class LGL2O:
         yp, sp, _ = self.proposal.step(params, state["proposal"], grad, oracle)
         yf, sf, _ = self.fallback.step(params, state["fallback"], grad, oracle)
         lp, lf, confident, fwd = self._losses(oracle, yp, yf)
+        info = {}
+        if self.max_fallback_increase is not None:
+            if self.compare == "full":
+                current = oracle.full_loss(params)
+            else:
+                current = oracle.forward(params, fwd[0])[0].mean(1)
+            refuse = ~(lf <= (1 + self.max_fallback_increase) * current) & (lp < lf) & ~confident
+            confident = confident | refuse
+            info["refused_fallback"] = refuse
         take = torch.isfinite(lp) & torch.isfinite(yp).all(1) & confident
         new = _where(take, yp, yf)
         if fwd is not None and self.compare == "next":
@@ -161,7 +182,8 @@ class LGL2O:
                 oracle.stash(new, batch, _where(take, ep, ef), sel(take, cp, cf))
         if self.reset:
             sp = {k: _where(take, v, torch.zeros_like(v)) if v.dim() else v for k, v in sp.items()}
-        return new, {"proposal": sp, "fallback": sf}, {"took_proposal": take, "loss_proposal": lp, "loss_fallback": lf}
+        return new, {"proposal": sp, "fallback": sf}, {"took_proposal": take, "loss_proposal": lp, "loss_fallback": lf,
+                                                       **info}
 
 
 MU_RULES = ("ema", "geometric", "recent_term", "recent_max")

@@ -40,6 +40,9 @@ def _fail(name, value, allowed) -> None:
     raise SystemExit(f"bad parameter {name}={value!r}: {allowed}")
 
 
+ZERO_OK = ("z", "max_fallback_increase")  # numbers that may be 0
+
+
 def check_params(params: dict, where: str = "") -> None:
     """Refuse, with the parameter's name, value and what is allowed, what would fail later in a run:
     unknown task kind/dataset/activation, optimizer or guard setting; non-positive steps, seeds, batch
@@ -63,9 +66,10 @@ def check_params(params: dict, where: str = "") -> None:
         elif key in SEED_LISTS and not (isinstance(v, int) and v > 0) and not (
                 isinstance(v, list) and v and all(isinstance(s, int) and s >= 0 for s in v)):
             _fail(name, v, "a non-empty list of non-negative integer seeds")
-        elif key in ("lr", "meta_lr", "clip", "fallback_lr", "compare_batch", "batch_size", "z") and v is not None and not (
-                isinstance(v, (int, float)) and math.isfinite(v) and (v > 0 or (key == "z" and v == 0))):
-            _fail(name, v, "a positive number" + (" (or 0)" if key == "z" else ""))
+        elif key in ("lr", "meta_lr", "clip", "fallback_lr", "compare_batch", "batch_size", "z",
+                     "max_fallback_increase") and v is not None and not (
+                isinstance(v, (int, float)) and math.isfinite(v) and (v > 0 or (key in ZERO_OK and v == 0))):
+            _fail(name, v, "a positive number" + (" (or 0)" if key in ZERO_OK else ""))
         elif key == "device":
             if not isinstance(v, str) or not re.fullmatch(r"cpu|cuda(:\d+)?", v):
                 _fail(name, v, "'cpu' or 'cuda[:index]'")

@@ -3,9 +3,10 @@
 Runs the stage's LGL2O-SGD (paired test z = 2, fresh batch) on the conv net, step by step, and prints every
 step at which a seed's minibatch loss jumps from below 1 to above 2, with the guard's decision and both
 candidates' comparison losses at the step that caused it. ``--test sign`` replays the same run with the
-sign test in place of the paired mean test (``optimizers.LGL2O``'s ``test``).
+sign test in place of the paired mean test (``optimizers.LGL2O``'s ``test``); ``--max-fallback-increase X``
+with catastrophic fallback steps refused (``optimizers.LGL2O``'s ``max_fallback_increase``).
 
-    .venv/bin/python scripts/guard_collapse.py [--steps 2600] [--threads 1] [--test sign]
+    .venv/bin/python scripts/guard_collapse.py [--steps 2600] [--threads 1] [--test sign] [--max-fallback-increase 1]
 """
 import argparse
 
@@ -24,6 +25,8 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--test", choices=LGL2O.TESTS, default=None, help="override the stage's guard test")
+    ap.add_argument("--max-fallback-increase", type=float, default=None,
+                    help="refuse fallback steps that raise the comparison loss by more than this factor - 1")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -31,13 +34,15 @@ def main():
     net = experiments.load_l2o(p["l2o_checkpoint"])
     lrs = experiments.tuned_rates(p["rates"], p["rates_horizon"])
     task = make_task(**p["task"])
-    guard = {**p["guard"], **({"test": args.test} if args.test else {})}
+    guard = {**p["guard"], **({"test": args.test} if args.test else {}),
+             **({} if args.max_fallback_increase is None else {"max_fallback_increase": args.max_fallback_increase})}
     print("guard:", guard)
     opt = experiments.comparison_optimizers(net, lrs, guard)["lgl2o-sgd"]
     oracle = Oracle(task, args.seeds)
     params = task.init_params(args.seeds)
     state = opt.init(params)
     prev = last = None
+    refused = torch.zeros(len(args.seeds), dtype=torch.long)
     with torch.no_grad():
         for t in range(args.steps):
             oracle.advance()
@@ -52,9 +57,13 @@ def main():
                                  f" (so, by the rule, the paired differences' standard error was above "
                                  f"{float(last['loss_fallback'][s] - last['loss_proposal'][s]) / opt.z:.2f})"))
             params, state, last = opt.step(params, state, grad, oracle)
+            if "refused_fallback" in last:
+                refused += last["refused_fallback"].long()
             prev = loss
             if t % 500 == 0 or t == args.steps - 1:
-                print(f"step {t}: minibatch losses", " ".join(f"{float(v):.3f}" for v in loss), flush=True)
+                print(f"step {t}: minibatch losses", " ".join(f"{float(v):.3f}" for v in loss),
+                      *([f"(fallback steps refused so far: {refused.tolist()})"] if "refused_fallback" in last else []),
+                      flush=True)
 
 
 if __name__ == "__main__":

@@ -163,6 +163,45 @@ def test_sign_test_keeps_the_proposal_when_the_fallback_is_catastrophic_on_a_few
     assert _guard_takes("mean", 0.0, proposal, fallback)
 
 
+def _capped_guard_takes(cap, current, proposal, fallback, z=2.0):
+    """LGL2O at x = 2 (row 2 of the table) with the fallback candidate at 0 and the proposal at 1."""
+    guard = O.LGL2O(FixedProposal(torch.ones(1, 1)), FixedProposal(torch.zeros(1, 1)), compare="fresh", z=z,
+                    max_fallback_increase=cap)
+    oracle = TableOracle([fallback, proposal, current])
+    x = torch.full((1, 1), 2.0)
+    _, _, info = guard.step(x, guard.init(x), torch.zeros(1, 1), oracle)
+    return bool(info["took_proposal"]), bool(info.get("refused_fallback", False))
+
+
+def test_a_capped_guard_refuses_a_catastrophic_fallback_step():
+    """The conv collapse in miniature again: at z = 2 the mean test keeps the fallback that wrecks two
+    examples (mean loss 1.81 from 0.3); refusing fallback steps that more than double the loss keeps the
+    proposal instead. A fallback step that does not raise the loss that much leaves the test in charge."""
+    current, proposal = [0.3] * 128, [0.2] * 128
+    catastrophic = [0.25] * 126 + [100.0] * 2
+    assert _capped_guard_takes(None, current, proposal, catastrophic) == (False, False)
+    assert _capped_guard_takes(1.0, current, proposal, catastrophic) == (True, True)
+    assert _capped_guard_takes(10.0, current, proposal, catastrophic) == (False, False)  # 1.81 < 11 x 0.3
+    mild = [0.21] * 64 + [0.29] * 64  # mean 0.25: lower than the current loss; the proposal is not
+    assert _capped_guard_takes(1.0, current, proposal, mild, z=20.0) == (False, False)  # confidently better
+    # never a proposal whose estimate is not lower, however bad the fallback
+    assert _capped_guard_takes(1.0, current, [200.0] * 128, catastrophic) == (False, False)
+
+
+def test_a_capped_guard_costs_one_forward_pass_more():
+    task = tasks.MLP("digits", hidden=(8,))
+    for cap, fwd in ((None, 3), (1.0, 4)):
+        guard = O.LGL2O(O.SGD(0.3), O.SGD(1.0), z=2.0, max_fallback_increase=cap)
+        oracle, x = Oracle(task, [0, 1]), task.init_params([0, 1])
+        oracle.advance()
+        _, g = oracle.grad(x)
+        guard.step(x, guard.init(x), g, oracle)
+        assert (oracle.fwd, oracle.bwd) == (fwd, 1)
+    for bad in (-1.0, float("nan"), float("inf"), "1"):
+        with pytest.raises(ValueError, match="max_fallback_increase"):
+            O.LGL2O(O.SGD(0.3), O.SGD(1.0), max_fallback_increase=bad)
+
+
 def test_sign_test_refuses_a_proposal_better_on_most_examples_but_worse_on_average():
     proposal = [1.0] * 90 + [50.0] * 10
     assert not _guard_takes("sign", 0.0, proposal, [1.1] * 100)

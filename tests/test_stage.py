@@ -51,6 +51,8 @@ def test_every_stage_of_params_yaml_passes_the_checks():
     ("09_guard_ablation", {"guards": {"x": {"z": -1.0}}}, "guards.x.z=-1.0: a positive number (or 0)"),
     ("09_guard_ablation", {"guards": {"x": {"test": "t"}}}, "guards.x.test='t': one of mean, sign"),
     ("08_cost", {"l2o_step": "jit"}, "l2o_step='jit': one of plain, compile, fast"),
+    ("09_guard_ablation", {"guards": {"x": {"max_fallback_increase": -1}}},
+     "guards.x.max_fallback_increase=-1: a positive number (or 0)"),
 ])
 def test_a_bad_parameter_fails_fast_naming_it(stage_name, change, message):
     params = {**stage.stage_params(stage_name, "mnist" if stage_name.startswith("09") else None), **change}
