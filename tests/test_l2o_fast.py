@@ -43,6 +43,23 @@ def test_fast_step_matches_the_plain_module_over_many_steps(shape):
     assert u.abs().max() > 1e-3  # the trained L2O's updates are not vanishing, so the comparison has teeth
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_fast_step_matches_the_plain_module_on_a_gpu():
+    net = _trained().cuda()
+    fast = FastLSTM(net)
+    shape = (4, 15910)
+    plain_state = net.init_state(shape, "cuda")
+    fast_state = fast.init_state(shape, "cuda")
+    with torch.no_grad():
+        for g in _gradients(shape, 30):
+            g = g.cuda()
+            u, plain_state = net(g, plain_state)
+            v, fast_state = fast(g, fast_state)
+            torch.testing.assert_close(v, u, rtol=1e-4, atol=1e-7)
+    for a, b in zip(plain_state, fast_state):
+        torch.testing.assert_close(b, a.transpose(-1, -2), rtol=1e-4, atol=1e-5)
+
+
 def test_fast_step_follows_changes_to_the_wrapped_modules_weights():
     net = _trained()
     fast = FastLSTM(net)

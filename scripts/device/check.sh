@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # GPU checks through the device tool (run from the repo root there; $OUT comes back):
-# the CUDA-graph equivalence tests, then the benchmark on the GPU, eager and replayed from graphs.
+# the CUDA-graph and fast-L2O-step equivalence tests, then the benchmark on the GPU (the fast L2O step;
+# eager and replayed from graphs).
 # The device image has PyTorch and the scientific stack; the dataset travels as the mirror in .gpu/.
 set -uo pipefail
 export PYTHONUNBUFFERED=1 LGL2O_DATA_MIRROR=.gpu/mirror
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
 python3 -m lgl2o.data fetch mnist
-python3 -m pytest -q -p no:cacheprovider -o addopts="" tests/test_graphs.py tests/test_optimizers.py 2>&1 | tail -15
-python3 -m lgl2o.bench --device cuda --graph --seeds 1 --steps 50 --repeats 7 --meta-optimizees 16 \
+python3 -m pytest -q -p no:cacheprovider -o addopts="" tests/test_graphs.py tests/test_l2o_fast.py tests/test_optimizers.py 2>&1 | tail -15
+python3 -m lgl2o.bench --device cuda --graph --seeds 1 --steps 50 --repeats 7 --meta-optimizees 16 --meta-steps plain \
     --json "$OUT/bench_cuda.json"
