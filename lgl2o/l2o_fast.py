@@ -2,9 +2,9 @@
 
 ``FastLSTM(net)`` computes what ``net`` (an ``l2o.LSTMOptimizer``) computes, to floating-point tolerance
 (``tests/test_l2o_fast.py``), ~1.6x as fast as the compiled module on CPU and 2-3x the eager one
-(``python -m lgl2o.bench``). It is a drop-in
-for ``net`` wherever the L2O only steps (``optimizers.L2O(FastLSTM(net))``, the guards, evaluation);
-meta-training needs the plain module's autograd, so ``FastLSTM`` refuses to run with gradients enabled.
+(``python -m lgl2o.bench``). It is a drop-in for ``net`` wherever the L2O only steps
+(``optimizers.L2O(FastLSTM(net))``, the guards, evaluation); meta-training needs the plain module's
+autograd, so ``FastLSTM`` refuses to run with gradients enabled.
 
 Why it is faster (measured on the 2-core CPUs, MNIST MLP, 15,910 coordinates): the plain step keeps the
 state as (..., P, 20), so every gate is a strided slice of 20 floats per row that no vector kernel
