@@ -125,10 +125,9 @@ class LGL2O:
             _positive("compare_batch", compare_batch)
         if not (math.isfinite(z) and z >= 0):
             raise ValueError(f"z must be a finite number >= 0, got {z!r}")
-        if max_fallback_increase is not None and not (
-                isinstance(max_fallback_increase, (int, float)) and math.isfinite(max_fallback_increase)
-                and max_fallback_increase >= 0):
-            raise ValueError(f"max_fallback_increase must be None or a finite number >= 0, got {max_fallback_increase!r}")
+        cap = max_fallback_increase
+        if cap is not None and not (isinstance(cap, (int, float)) and math.isfinite(cap) and cap >= 0):
+            raise ValueError(f"max_fallback_increase must be None or a finite number >= 0, got {cap!r}")
         self.proposal, self.fallback = proposal, fallback
         self.compare, self.compare_batch, self.z, self.test = compare, compare_batch, float(z), test
         self.reset = reset_proposal_on_fallback
@@ -165,11 +164,9 @@ class LGL2O:
         yf, sf, _ = self.fallback.step(params, state["fallback"], grad, oracle)
         lp, lf, confident, fwd = self._losses(oracle, yp, yf)
         info = {}
-        if self.max_fallback_increase is not None:
-            if self.compare == "full":
-                current = oracle.full_loss(params)
-            else:
-                current = oracle.forward(params, fwd[0])[0].mean(1)
+        if self.max_fallback_increase is not None:  # the current iterate's loss on the same examples
+            current = oracle.full_loss(params) if fwd is None else oracle.forward(params, fwd[0])[0].mean(1)
+            # written as "not <=" so that a non-finite fallback loss counts as catastrophic
             refuse = ~(lf <= (1 + self.max_fallback_increase) * current) & (lp < lf) & ~confident
             confident = confident | refuse
             info["refused_fallback"] = refuse

@@ -26,13 +26,19 @@ def _gradients(shape, steps, seed=0):
         yield g
 
 
+# on a machine with a GPU, the same comparison runs there too (scripts/device/check.sh)
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("shape", [(3, 500), (1, 15910), (700,)])
-def test_fast_step_matches_the_plain_module_over_many_steps(shape):
-    net = _trained()
+def test_fast_step_matches_the_plain_module_over_many_steps(shape, device):
+    net = _trained().to(device)
     fast = FastLSTM(net)
-    plain_state, fast_state = net.init_state(shape), fast.init_state(shape)
+    plain_state, fast_state = net.init_state(shape, device), fast.init_state(shape, device)
     with torch.no_grad():
         for g in _gradients(shape, 30):
+            g = g.to(device)
             u, plain_state = net(g, plain_state)
             v, fast_state = fast(g, fast_state)
             assert v.shape == u.shape
@@ -41,23 +47,6 @@ def test_fast_step_matches_the_plain_module_over_many_steps(shape):
             for a, b in zip(plain_state, fast_state):
                 torch.testing.assert_close(b, a.transpose(-1, -2), rtol=1e-4, atol=1e-5)
     assert u.abs().max() > 1e-3  # the trained L2O's updates are not vanishing, so the comparison has teeth
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_fast_step_matches_the_plain_module_on_a_gpu():
-    net = _trained().cuda()
-    fast = FastLSTM(net)
-    shape = (4, 15910)
-    plain_state = net.init_state(shape, "cuda")
-    fast_state = fast.init_state(shape, "cuda")
-    with torch.no_grad():
-        for g in _gradients(shape, 30):
-            g = g.cuda()
-            u, plain_state = net(g, plain_state)
-            v, fast_state = fast(g, fast_state)
-            torch.testing.assert_close(v, u, rtol=1e-4, atol=1e-7)
-    for a, b in zip(plain_state, fast_state):
-        torch.testing.assert_close(b, a.transpose(-1, -2), rtol=1e-4, atol=1e-5)
 
 
 def test_fast_step_follows_changes_to_the_wrapped_modules_weights():

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GPU checks through the device tool (run from the repo root there; $OUT comes back):
-# the CUDA-graph and fast-L2O-step equivalence tests, then the benchmark on the GPU (the fast L2O step;
+# the CUDA-graph and fast-L2O-step equivalence tests (the latter run on CUDA too where it exists), then the benchmark on the GPU (the fast L2O step;
 # eager and replayed from graphs).
 # The device image has PyTorch and the scientific stack; the dataset travels as the mirror in .gpu/.
 set -uo pipefail
