@@ -25,8 +25,10 @@ import pandas as pd
 import torch
 
 from . import l2o as l2o_mod
+from .paths import repo_path
 from .tasks import make_task, run_generators
 
+OBJECTIVES = ("sum", "log")
 LOG_COLUMNS = ["meta_step", "episode", "meta_loss", "grad_norm", "skipped", "val_loss", "wall_s"]
 
 
@@ -47,6 +49,10 @@ class MetaConfig:
     heldout: int = 10_000  # training examples held out for validation (MLP tasks)
     seed: int = 0
     compile: bool = False  # torch.compile the LSTM (about 3.7x faster per inner step on CPU, ~20 s to compile)
+    # "sum": the sum of the unroll's minibatch losses (Andrychowicz et al.); "log": the sum of their logs, which
+    # weighs a relative gain late in the episode as much as the same relative gain early on.
+    objective: str = "sum"
+    init: str | None = None  # an L2O checkpoint (repo-relative, no suffix) to start from instead of random weights
 
     def __post_init__(self):
         for name in ("episodes", "episode_steps", "unroll", "optimizees", "validate_every", "validate_seeds",
@@ -60,6 +66,8 @@ class MetaConfig:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 raise ValueError(f"{name} must be a positive number, got {v!r}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
 
 
 def _split_task(cfg: MetaConfig, device):
@@ -81,11 +89,12 @@ def _split_task(cfg: MetaConfig, device):
     return task, val
 
 
-def unroll_loss(net, task, params, hidden, gens, steps: int, second_order=False):
-    """Run the L2O ``steps`` steps from ``params``; return (sum of mean losses, params, hidden).
+def unroll_loss(net, task, params, hidden, gens, steps: int, second_order=False, objective="sum"):
+    """Run the L2O ``steps`` steps from ``params``; return (meta-loss, params, hidden).
 
     As in Andrychowicz et al.'s implementation, the meta-loss sums f(theta_t) over the unroll's steps,
-    each on the minibatch whose gradient feeds the LSTM at that step, so one forward pass serves both.
+    each on the minibatch whose gradient feeds the LSTM at that step, so one forward pass serves both;
+    averaged over optimizees. With ``objective="log"`` it sums log f(theta_t) instead (per optimizee).
     """
     total = 0.0
     for _ in range(steps):
@@ -99,7 +108,7 @@ def unroll_loss(net, task, params, hidden, gens, steps: int, second_order=False)
             losses, cache = task.forward(params, batch)
             with torch.no_grad():  # the gradient is an input to the LSTM, not differentiated
                 g = task.backward(params.detach(), cache)
-        total = total + losses.mean()
+        total = total + (losses.mean(1).log().mean() if objective == "log" else losses.mean())
         update, hidden = net(g, hidden)
         params = params + update
     return total, params, hidden
@@ -131,8 +140,11 @@ def meta_train(cfg: MetaConfig, out: str | os.PathLike, device="cpu", progress=T
     out.mkdir(parents=True, exist_ok=True)
     task, val_task = _split_task(cfg, device)
     torch.manual_seed(cfg.seed)
-    net = l2o_mod.LSTMOptimizer().to(device)
-    net.reset_parameters(torch.Generator().manual_seed(cfg.seed))
+    if cfg.init:
+        net, _ = l2o_mod.load(repo_path(cfg.init), device=device)
+    else:
+        net = l2o_mod.LSTMOptimizer().to(device)
+        net.reset_parameters(torch.Generator().manual_seed(cfg.seed))
     meta_opt = torch.optim.Adam(net.parameters(), lr=cfg.meta_lr)
     step_net = torch.compile(net, dynamic=False) if cfg.compile else net  # shares net's parameters
     val_seeds = list(range(1_000_000, 1_000_000 + cfg.validate_seeds))
@@ -163,7 +175,8 @@ def meta_train(cfg: MetaConfig, out: str | os.PathLike, device="cpu", progress=T
         hidden = net.init_state(params.shape, params.device, params.dtype)
         for k in range(per_episode):
             meta_step = episode * per_episode + k
-            loss, params, hidden = unroll_loss(step_net, task, params, hidden, gens, cfg.unroll, cfg.second_order)
+            loss, params, hidden = unroll_loss(step_net, task, params, hidden, gens, cfg.unroll, cfg.second_order,
+                                               cfg.objective)
             meta_opt.zero_grad()
             skipped = not torch.isfinite(loss)
             gnorm = float("nan")

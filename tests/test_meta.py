@@ -28,6 +28,26 @@ def test_every_lstm_parameter_receives_a_meta_gradient():
         assert p.grad.abs().sum() > 0, name
 
 
+def test_log_objective_sums_the_log_of_each_optimizees_mean_loss():
+    task = tasks.MLP("digits", hidden=(20,))
+    net = l2o.LSTMOptimizer()
+    params = task.init_params([0, 1])
+    out = {}
+    for objective in meta.OBJECTIVES:
+        out[objective] = meta.unroll_loss(net, task, params, net.init_state(params.shape),
+                                          tasks.run_generators([0, 1], 1), 3, objective=objective)
+    torch.testing.assert_close(out["log"][1], out["sum"][1], rtol=0, atol=0)  # same trajectory
+    gens = tasks.run_generators([0, 1], 1)  # replay the minibatches: the loss of each of the 3 iterates
+    x, hidden, expect = params, net.init_state(params.shape), 0.0
+    with torch.no_grad():
+        for _ in range(3):
+            losses, cache = task.forward(x, task.sample_batch(gens))
+            expect += float(losses.mean(1).log().mean())
+            update, hidden = net(task.backward(x, cache), hidden)
+            x = x + update
+    assert float(out["log"][0].detach()) == pytest.approx(expect, rel=1e-6)
+
+
 def _loss_at(net, task, seeds, steps=100):
     opt, oracle = L2O(net), Oracle(task, seeds)
     x = task.init_params(seeds)
@@ -85,7 +105,24 @@ def test_a_nan_meta_step_is_skipped_and_leaves_the_weights_unchanged(tmp_path):
         assert torch.equal(v, after[k]), k
 
 
+def test_meta_training_can_start_from_a_checkpoint(tmp_path):
+    start = l2o.LSTMOptimizer()
+    start.reset_parameters(torch.Generator().manual_seed(7))
+    l2o.save(start, tmp_path / "start")
+    meta.meta_train(_cfg(episodes=1, meta_lr=1e-9, init=str(tmp_path / "start")), tmp_path / "run", progress=False)
+    ended = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["net"]
+    fresh = l2o.LSTMOptimizer()
+    fresh.reset_parameters(torch.Generator().manual_seed(0))  # what the run would start from without init
+    for k, v in start.state_dict().items():
+        torch.testing.assert_close(ended[k], v, rtol=0, atol=1e-7)  # 2 meta-steps of Adam at lr 1e-9
+    assert max(float((ended[k] - v).abs().max()) for k, v in fresh.state_dict().items()) > 0.1
+    with pytest.raises(l2o.CheckpointError, match="missing"):
+        meta.meta_train(_cfg(init=str(tmp_path / "nowhere")), tmp_path / "bad", progress=False)
+
+
 def test_bad_meta_config():
+    with pytest.raises(ValueError, match="objective must be one of"):
+        _cfg(objective="mean")
     with pytest.raises(ValueError, match="must be a multiple of unroll"):
         _cfg(episode_steps=25, unroll=10)
     with pytest.raises(ValueError, match="optimizees must be a positive integer"):
