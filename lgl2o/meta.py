@@ -52,7 +52,8 @@ class MetaConfig:
     # "sum": the sum of the unroll's minibatch losses (Andrychowicz et al.); "log": the sum of their logs, which
     # weighs a relative gain late in the episode as much as the same relative gain early on.
     objective: str = "sum"
-    init: str | None = None  # an L2O checkpoint (repo-relative, no suffix) to start from instead of random weights
+    init: str | None = None  # an L2O checkpoint (repo-relative, no suffix) to start from; its path, not its
+    # contents, is part of the resume key
 
     def __post_init__(self):
         for name in ("episodes", "episode_steps", "unroll", "optimizees", "validate_every", "validate_seeds",
