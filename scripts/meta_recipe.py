@@ -54,7 +54,7 @@ def main():
     meta_min = (time.perf_counter() - t0) / 60
     first, last = (int(s) for s in args.seeds.split("-"))
     lrs = experiments.tuned_rates(p["baselines_from"], p["baseline_horizon"])
-    problem = tasks.make_task(**{**cfg.task, "hidden": tuple(cfg.task["hidden"])})
+    problem = tasks.make_task(**cfg.task)  # YAML lists are accepted
     table = run.evaluate(problem, {"sgd": SGD(lrs["sgd"]), "adam": Adam(lrs["adam"]), "l2o": L2O(net)},
                          steps=args.steps, seeds=range(first, last + 1), log_every=10, test_accuracy=False,
                          progress=False)
