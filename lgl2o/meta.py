@@ -25,10 +25,14 @@ import pandas as pd
 import torch
 
 from . import l2o as l2o_mod
-from .paths import repo_path
+from .paths import repo_path, repo_relative
 from .tasks import make_task, run_generators
 
 OBJECTIVES = ("sum", "log")
+# Optimizee seeds: every evaluation in this repository uses seeds below 1,000, so meta-training's
+# validation and training optimizees start far above them and never share an initialisation with a figure.
+VALIDATION_SEED_BASE = 1_000_000
+TRAIN_SEED_BASE = 2_000_000
 LOG_COLUMNS = ["meta_step", "episode", "meta_loss", "grad_norm", "skipped", "val_loss", "wall_s"]
 
 
@@ -135,6 +139,12 @@ def validate(net, task, seeds, steps: int) -> float:
     return float(v) if torch.isfinite(v) else float("inf")
 
 
+def episode_seeds(cfg: MetaConfig, episode: int) -> list[int]:
+    """The optimizee seeds (initialisations and minibatch streams) of one meta-training episode."""
+    first = TRAIN_SEED_BASE + cfg.seed * 1_000_003 + episode * cfg.optimizees
+    return list(range(first, first + cfg.optimizees))
+
+
 def meta_train(cfg: MetaConfig, out: str | os.PathLike, device="cpu", progress=True, log=print) -> pd.DataFrame:
     """Meta-train; write ``out``/l2o.{pt,json} (best), ``out``/last.pt (resume), ``out``/log.csv."""
     out = Path(out)
@@ -148,7 +158,7 @@ def meta_train(cfg: MetaConfig, out: str | os.PathLike, device="cpu", progress=T
         net.reset_parameters(torch.Generator().manual_seed(cfg.seed))
     meta_opt = torch.optim.Adam(net.parameters(), lr=cfg.meta_lr)
     step_net = torch.compile(net, dynamic=False) if cfg.compile else net  # shares net's parameters
-    val_seeds = list(range(1_000_000, 1_000_000 + cfg.validate_seeds))
+    val_seeds = list(range(VALIDATION_SEED_BASE, VALIDATION_SEED_BASE + cfg.validate_seeds))
     per_episode = cfg.episode_steps // cfg.unroll
     rows, episode, best, wall = [], 0, float("inf"), 0.0
     last = out / "last.pt"
@@ -170,7 +180,7 @@ def meta_train(cfg: MetaConfig, out: str | os.PathLike, device="cpu", progress=T
     bar = tqdm(total=cfg.episodes, initial=episode, desc="meta-train", disable=not progress)
     while episode < cfg.episodes:
         t0 = time.perf_counter()
-        seeds = [cfg.seed * 1_000_003 + episode * cfg.optimizees + i for i in range(cfg.optimizees)]
+        seeds = episode_seeds(cfg, episode)
         gens = run_generators(seeds, 1)
         params = task.init_params(seeds)
         hidden = net.init_state(params.shape, params.device, params.dtype)
@@ -214,11 +224,44 @@ def meta_train(cfg: MetaConfig, out: str | os.PathLike, device="cpu", progress=T
     return df
 
 
-def config_hash(cfg: MetaConfig) -> str:
-    """A short name for a configuration (less its number of episodes, which a resumed run may grow)."""
+def meta_train_phases(cfg: MetaConfig, phases: list[dict], out: str | os.PathLike, device="cpu", progress=True,
+                      log=print) -> pd.DataFrame:
+    """A curriculum: ``meta_train`` once per phase (``cfg`` with the phase's overrides, e.g. a longer
+    ``unroll`` and a lower ``meta_lr``), each starting from the previous phase's best checkpoint.
+
+    Phase k works in ``out``/phase{k} (resumable like ``meta_train``); ``out``/l2o.{pt,json} is the last
+    phase's best, its JSON also recording the phases. The log gains a ``phase`` column, with meta-steps and
+    wall time counted across phases. No phases: one plain ``meta_train`` run.
+    """
+    out = Path(out)
+    phases = phases or [{}]
+    logs, init, step0, wall0 = [], cfg.init, 0, 0.0
+    for k, overrides in enumerate(phases, 1):
+        bad = set(overrides) - (set(asdict(cfg)) - {"init"})
+        if bad:
+            raise ValueError(f"phase {k}: unknown or not overridable meta-training settings {sorted(bad)}")
+        phase_cfg = MetaConfig(**{**asdict(cfg), **overrides, "init": init})
+        df = meta_train(phase_cfg, out / f"phase{k}", device=device, progress=progress, log=log)
+        ended = df.wall_s > 0  # rows that close an episode carry the cumulative wall time
+        logs.append(df.assign(phase=k, meta_step=df.meta_step + step0,
+                              wall_s=df.wall_s.where(~ended, df.wall_s + wall0)))
+        last_offset = step0
+        step0, wall0 = step0 + int(df.meta_step.max()) + 1, wall0 + float(df.wall_s.max())
+        init = repo_relative(out / f"phase{k}" / "l2o")  # checkpoints record repo-relative paths only
+    net, info = l2o_mod.load(repo_path(init), device=device)
+    extra = {k: v for k, v in info.items() if k not in ("format", "l2o")}
+    l2o_mod.save(net, out / "l2o", extra={**extra, "meta_step": extra["meta_step"] + last_offset,
+                                          "phase": len(phases), "phases": phases})
+    return pd.concat(logs, ignore_index=True)
+
+
+def config_hash(cfg: MetaConfig, phases: list[dict] | None = None) -> str:
+    """A short name for a configuration (less its number of episodes, which a resumed run may grow) and
+    its curriculum phases, if any."""
     import hashlib
 
-    return hashlib.sha256(_resume_key(cfg).encode()).hexdigest()[:12]
+    key = _resume_key(cfg) + (json.dumps(phases, sort_keys=True) if phases else "")
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
 def _resume_key(cfg: MetaConfig) -> str:

@@ -36,3 +36,12 @@ def repo_path(p: str | os.PathLike) -> Path:
     """A path given relative to the repo root (as in params.yaml), made absolute."""
     p = Path(p)
     return p if p.is_absolute() else ROOT / p
+
+
+def repo_relative(p: str | os.PathLike) -> str:
+    """``p`` relative to the repo root where it lies inside it (as params.yaml and checkpoints record paths)."""
+    p = Path(p)
+    try:
+        return Path(os.path.relpath(p.resolve(), ROOT)).as_posix() if p.resolve().is_relative_to(ROOT) else str(p)
+    except ValueError:
+        return str(p)

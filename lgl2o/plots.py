@@ -123,14 +123,20 @@ def loss_curves(df, metric: str = "full_loss", title: str = "", order=None):
     return fig
 
 
-def meta_learning_curve(log, title: str = "meta-training"):
+def meta_learning_curve(log, title: str = "meta-training", objective: str = "sum"):
+    """Meta-loss per meta-step (for the "log" objective exp of it: the unroll's geometric-mean loss), the
+    validation loss, and the boundaries of curriculum phases where the log has a ``phase`` column."""
     style()
     fig, ax = plt.subplots(figsize=(6.2, 3.8))
-    ax.plot(log.meta_step, log.meta_loss, color="0.6", lw=0.8, label="meta-loss (mean per unrolled step)")
-    smooth = log.meta_loss.rolling(max(1, len(log) // 50), min_periods=1).mean()
+    y, what = (np.exp(log.meta_loss), "geometric mean") if objective == "log" else (log.meta_loss, "mean")
+    ax.plot(log.meta_step, y, color="0.6", lw=0.8, label=f"meta-loss ({what} per unrolled step)")
+    smooth = y.rolling(max(1, len(log) // 50), min_periods=1).mean()
     ax.plot(log.meta_step, smooth, color=color("l2o"), lw=1.6, label="meta-loss, smoothed")
     v = log.dropna(subset=["val_loss"])
     ax.plot(v.meta_step, v.val_loss, "o-", color="k", ms=4, label="validation (held-out seeds and examples)")
+    if "phase" in log:
+        for step in log.meta_step[log.phase.diff() > 0]:
+            ax.axvline(step, color="0.3", ls=":", lw=1)
     ax.set(xlabel="meta-step", ylabel="loss", yscale="log", title=title)
     ax.legend(fontsize=8)
     fig.tight_layout()

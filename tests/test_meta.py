@@ -129,3 +129,53 @@ def test_bad_meta_config():
         _cfg(optimizees=0)
     with pytest.raises(ValueError, match="meta_lr must be a positive number"):
         _cfg(meta_lr=-1)
+
+
+def test_a_curriculum_starts_each_phase_from_the_previous_phases_best(tmp_path):
+    phases = [{}, {"unroll": 20, "meta_lr": 1e-9, "validate_every": 1}]
+    log = meta.meta_train_phases(_cfg(), phases, tmp_path, progress=False, log=lambda *_: None)
+    assert sorted(log.phase.unique()) == [1, 2] and log.meta_step.is_monotonic_increasing
+    assert log.meta_step.is_unique and log.wall_s.max() > 0
+    first, _ = l2o.load(tmp_path / "phase1" / "l2o")
+    final, info = l2o.load(tmp_path / "l2o")
+    for k, v in first.state_dict().items():  # phase 2 moved its start by at most a few steps of lr 1e-9
+        torch.testing.assert_close(final.state_dict()[k], v, rtol=0, atol=1e-7)
+    assert info["phases"] == phases and info["phase"] == 2
+    assert info["meta"]["unroll"] == 20 and info["meta"]["init"] == str(tmp_path / "phase1" / "l2o")
+    assert info["meta_step"] >= log[log.phase == 2].meta_step.min()  # counted across phases
+    with pytest.raises(ValueError, match=r"phase 2: unknown or not overridable .*'init'"):
+        meta.meta_train_phases(_cfg(), [{}, {"init": "x"}], tmp_path / "bad", progress=False)
+    with pytest.raises(ValueError, match=r"phase 1: unknown or not overridable .*'unrol'"):
+        meta.meta_train_phases(_cfg(), [{"unrol": 5}], tmp_path / "bad", progress=False)
+
+
+def test_meta_training_never_uses_an_evaluation_seed():
+    import yaml
+
+    from lgl2o.paths import ROOT
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+    def seeds_in(node):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k in ("seeds", "eval_seeds") and isinstance(v, list):
+                    yield from v
+                else:
+                    yield from seeds_in(v)
+
+    evaluation = set(seeds_in(params))
+    assert evaluation and max(evaluation) < meta.VALIDATION_SEED_BASE
+    p = params["02_meta_train"]
+    cfgs = [meta.MetaConfig(**{**p["config"], **ph}) for ph in p["phases"]]
+    used = {s for c in cfgs for e in range(c.episodes) for s in meta.episode_seeds(c, e)}
+    assert len(used) >= max(c.episodes for c in cfgs) * p["config"]["optimizees"]
+    assert not used & evaluation and min(used) >= meta.TRAIN_SEED_BASE
+    assert meta.TRAIN_SEED_BASE >= meta.VALIDATION_SEED_BASE + p["config"]["validate_seeds"]
+
+
+def test_repo_relative_paths():
+    from lgl2o.paths import ROOT, repo_relative
+
+    assert repo_relative(ROOT / "models" / "l2o") == "models/l2o"
+    assert repo_relative("/elsewhere/l2o") == "/elsewhere/l2o"
