@@ -50,7 +50,7 @@ def ablation_optimizers(net, lrs: dict, variants: dict, references: bool = True)
 
 
 def run_ablation(task: dict, l2o_checkpoint, rates, rates_horizon, variants: dict, steps: int, seeds,
-                 log_every: int, report_steps=(), out_dir=None, compile_l2o: bool = False, l2o_step: str | None = None,
+                 log_every: int, report_steps=(), out_dir=None, l2o_step: str = "plain",
                  device="cpu", progress=True, resume_dir=None, checkpoint_every: int = 0, references: bool = True):
     """Run every variant and (unless ``references`` is False) the references on ``task``; returns
     (table, summary, problem) and, with ``out_dir``, writes ``curves.csv`` and ``metrics.json`` there.
@@ -63,7 +63,7 @@ def run_ablation(task: dict, l2o_checkpoint, rates, rates_horizon, variants: dic
         raise ValueError("variants must name at least one guard variant")
     lrs = tuned_rates(rates, rates_horizon)
     net = load_l2o(l2o_checkpoint, device) if l2o_checkpoint else l2o_mod.LSTMOptimizer().to(device)
-    stepper = l2o_stepper(net, l2o_step or ("compile" if compile_l2o else "plain"))
+    stepper = l2o_stepper(net, l2o_step)
     optimizers = ablation_optimizers(stepper, lrs, variants, references)  # validates every variant first
     problem = make_task(**task, device=device)
     table, summary = evaluate_and_save(problem, optimizers, steps, seeds, log_every, report_steps, out_dir,

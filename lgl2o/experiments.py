@@ -129,20 +129,19 @@ def bound_violations(table: pd.DataFrame, rtol: float = 1e-4, atol: float = 1e-6
 
 def run_comparison(task: dict, l2o_checkpoint, rates, rates_horizon, steps: int, seeds, log_every: int,
                    report_steps=(), guard: dict | None = None, gl2o: dict | None = None, out_dir=None,
-                   compile_l2o: bool = False, l2o_step: str | None = None, device="cpu", progress=True,
+                   l2o_step: str = "plain", device="cpu", progress=True,
                    resume_dir=None, checkpoint_every: int = 0):
     """One comparison figure's data: every optimizer of ``comparison_optimizers`` on ``task``.
 
     ``l2o_checkpoint`` None uses an untrained LSTM (smoke runs only). Writes ``curves.csv`` and
     ``metrics.json`` under ``out_dir`` when given. With ``resume_dir``, every optimizer's run
     checkpoints there every ``checkpoint_every`` steps and an interrupted stage resumes. ``l2o_step``
-    (``l2o_fast.STEPS``) picks how the L2O's step is computed; else ``compile_l2o`` picks compile or plain.
+    (``l2o_fast.STEPS``: plain, compile or fast) picks how the L2O's step is computed.
     Returns (table, summary, problem).
     """
     from .tasks import make_task
 
     net = load_l2o(l2o_checkpoint, device) if l2o_checkpoint else l2o_mod.LSTMOptimizer().to(device)
-    l2o_step = l2o_step or ("compile" if compile_l2o else "plain")
     stepper = l2o_stepper(net, l2o_step)
     lrs = tuned_rates(rates, rates_horizon)
     problem = make_task(**task, device=device)

@@ -108,7 +108,7 @@ STEPS = ("plain", "compile", "fast")
 
 def stepper(net: LSTMOptimizer, kind: str) -> nn.Module:
     """The module that computes ``net``'s step: ``plain`` (``net`` itself), ``compile`` (``net`` through
-    ``torch.compile``; the comparison stages' choice) or ``fast`` (``FastLSTM(net)``, no backward)."""
+    ``torch.compile``) or ``fast`` (``FastLSTM(net)``, no backward; the comparison stages' choice)."""
     if kind not in STEPS:
         raise ValueError(f"unknown L2O step {kind!r}; allowed: {', '.join(STEPS)}")
     if kind == "compile":

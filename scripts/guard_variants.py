@@ -31,7 +31,7 @@ def main():
     check_params({**p, "guards": variants})
     _, summary, _ = ablation.run_ablation(p["task"], p["l2o_checkpoint"], p["rates"], p["rates_horizon"], variants,
                                           p["steps"], p["seeds"], p["log_every"], p["report_steps"],
-                                          compile_l2o=p.get("compile_l2o", False), progress=False,
+                                          l2o_step=p.get("l2o_step", "plain"), progress=False,
                                           references=args.references)
     print(experiments.summary_table(summary).to_string())
 
