@@ -11,6 +11,8 @@ non-finite loss or gradient is skipped and counted, never applied.
 Every ``validate_every`` meta-steps the L2O runs (no grad) on held-out optimizee seeds for
 ``validate_steps`` steps; the mean training loss over those steps, measured on a held-out part of the
 training set, picks the best checkpoint. Meta-training resumes from its last checkpoint.
+``meta_train_phases`` chains runs into a curriculum (e.g. longer unrolls), each phase from the
+previous phase's best checkpoint.
 """
 from __future__ import annotations
 
