@@ -258,10 +258,12 @@ def meta_train_phases(cfg: MetaConfig, phases: list[dict], out: str | os.PathLik
 
 
 def config_hash(cfg: MetaConfig, phases: list[dict] | None = None) -> str:
-    """A short name for a configuration (less its number of episodes, which a resumed run may grow) and
-    its curriculum phases, if any."""
+    """A short name for a configuration and its curriculum phases, if any, less their numbers of episodes:
+    a resumed run may grow them (growing a phase after a later one has started leaves that later one as it
+    was: delete its folder to redo it)."""
     import hashlib
 
+    phases = [{k: v for k, v in ph.items() if k != "episodes"} for ph in phases or []]
     key = _resume_key(cfg) + (json.dumps(phases, sort_keys=True) if phases else "")
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 

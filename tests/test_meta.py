@@ -179,3 +179,10 @@ def test_repo_relative_paths():
 
     assert repo_relative(ROOT / "models" / "l2o") == "models/l2o"
     assert repo_relative("/elsewhere/l2o") == "/elsewhere/l2o"
+
+
+def test_a_curriculum_keeps_its_folder_when_a_phase_grows():
+    phases = [{}, {"unroll": 20, "episodes": 3}]
+    assert meta.config_hash(_cfg(), phases) == meta.config_hash(_cfg(episodes=5), [{}, {"unroll": 20, "episodes": 9}])
+    assert meta.config_hash(_cfg(), phases) != meta.config_hash(_cfg(), [{}, {"unroll": 10, "episodes": 3}])
+    assert meta.config_hash(_cfg(), phases) != meta.config_hash(_cfg())
