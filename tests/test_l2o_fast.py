@@ -78,12 +78,14 @@ def test_guarded_runs_with_the_fast_step_match_the_plain_ones(data_root, kind):
     rounding is all that separates them, the same loss at the end.
 
     Rounding differences grow along an L2O's trajectory (its steps feed its next gradients): measured
-    over these 40 steps, the largest coordinate difference from the plain module reaches ~5e-5 with the
-    fast step and ~3e-5 with the compiled module (the comparison stages' choice) under LGL2O, 3e-3 and
-    8e-4 under GL2O (which takes the L2O on most steps), a few coordinates at a time (a gradient near 0
-    flips the sign the LSTM sees). So the iterates are compared after 10 steps, by the norm of their
-    difference relative to the distance travelled: measured 0.5-3e-6 for the fast step, 0.5-2e-6 for the
-    compiled module; the bound is 1e-5."""
+    over these 40 steps with the committed L2O, the largest coordinate difference from the plain module
+    reaches ~1e-5 with the fast step and ~2e-5 with the compiled module under LGL2O, 2.4e-2 and 1.2e-2
+    under GL2O (which takes the L2O on most steps), a few coordinates at a time (a gradient near 0 flips
+    the sign the LSTM sees). So the iterates are compared after 10 steps, by the norm of their difference
+    relative to the distance travelled: measured 0.8-3e-6 for the fast step, 1-2e-6 for the compiled
+    module; the bound is 1e-5. The final losses differ by ~3e-7 (relative) under LGL2O, and under GL2O
+    by 4.7e-4 for the fast step and 1.6e-4 for the compiled module (the earlier L2O: 7e-5 and 7e-6), so
+    the bound there is 1e-3."""
     net = _trained()
     task = MLP("mnist")
     seeds = [0, 1, 2]
@@ -111,4 +113,4 @@ def test_guarded_runs_with_the_fast_step_match_the_plain_ones(data_root, kind):
     assert torch.equal(tp, tf)
     assert 0 < tp.sum() < tp.numel()  # both kinds of decision occur, so agreeing on them means something
     assert ((xf - xp).norm(dim=1) / (xp - x0).norm(dim=1)).max() < 1e-5
-    torch.testing.assert_close(lf, lp, rtol=1e-4, atol=0)
+    torch.testing.assert_close(lf, lp, rtol=1e-3 if kind == "gl2o" else 1e-4, atol=0)
