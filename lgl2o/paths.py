@@ -40,8 +40,5 @@ def repo_path(p: str | os.PathLike) -> Path:
 
 def repo_relative(p: str | os.PathLike) -> str:
     """``p`` relative to the repo root where it lies inside it (as params.yaml and checkpoints record paths)."""
-    p = Path(p)
-    try:
-        return Path(os.path.relpath(p.resolve(), ROOT)).as_posix() if p.resolve().is_relative_to(ROOT) else str(p)
-    except ValueError:
-        return str(p)
+    p = Path(p).resolve()
+    return p.relative_to(ROOT).as_posix() if p.is_relative_to(ROOT) else str(p)
