@@ -46,6 +46,10 @@ class MetaConfig:
     episode_steps: int = 100
     unroll: int = 20
     optimizees: int = 8  # optimizees per meta-step (batched)
+    # optimizees per forward-and-backward pass (0: all at once). A meta-step then accumulates the
+    # meta-gradient over optimizees // chunk passes: the same meta-gradient, to rounding, in a chunk's
+    # memory (an unroll of 100 MNIST-MLP steps holds ~2.4 GB per optimizee on CPU).
+    chunk: int = 0
     meta_lr: float = 1e-3
     clip: float = 1.0
     second_order: bool = False
@@ -67,6 +71,8 @@ class MetaConfig:
             v = getattr(self, name)
             if not (isinstance(v, int) and v > 0):
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if not (isinstance(self.chunk, int) and self.chunk >= 0 and self.optimizees % (self.chunk or 1) == 0):
+            raise ValueError(f"chunk must be 0 or a divisor of optimizees ({self.optimizees}), got {self.chunk!r}")
         if self.episode_steps % self.unroll:
             raise ValueError(f"episode_steps ({self.episode_steps}) must be a multiple of unroll ({self.unroll})")
         for name in ("meta_lr", "clip"):
@@ -119,6 +125,27 @@ def unroll_loss(net, task, params, hidden, gens, steps: int, second_order=False,
         update, hidden = net(g, hidden)
         params = params + update
     return total, params, hidden
+
+
+def _meta_gradient(cfg: MetaConfig, net, task, params, hidden, gens):
+    """One unroll of every optimizee, its meta-gradient accumulated into ``net``'s ``.grad``, chunk by chunk
+    (``cfg.chunk``); each chunk's meta-loss is weighted by its share of the optimizees, so the sum is the
+    mean over all of them. Returns (meta-loss, params, hidden, skipped), params and hidden detached;
+    a non-finite chunk loss stops the meta-step (skipped) before anything more is backpropagated."""
+    size = cfg.chunk or cfg.optimizees
+    total, out_p, out_h = 0.0, [], []
+    for start in range(0, cfg.optimizees, size):
+        part = slice(start, start + size)
+        loss, p, h = unroll_loss(net, task, params[part], tuple(x[part] for x in hidden), gens[part], cfg.unroll,
+                                 cfg.second_order, cfg.objective)
+        loss = loss * (size / cfg.optimizees)
+        total = total + loss.detach()
+        if not torch.isfinite(loss):
+            return total, params.detach(), tuple(x.detach() for x in hidden), True
+        loss.backward()
+        out_p.append(p.detach())
+        out_h.append([x.detach() for x in h])
+    return total, torch.cat(out_p), tuple(torch.cat(xs) for xs in zip(*out_h)), False
 
 
 @torch.no_grad()
@@ -188,18 +215,14 @@ def meta_train(cfg: MetaConfig, out: str | os.PathLike, device="cpu", progress=T
         hidden = net.init_state(params.shape, params.device, params.dtype)
         for k in range(per_episode):
             meta_step = episode * per_episode + k
-            loss, params, hidden = unroll_loss(step_net, task, params, hidden, gens, cfg.unroll, cfg.second_order,
-                                               cfg.objective)
             meta_opt.zero_grad()
-            skipped = not torch.isfinite(loss)
+            loss, params, hidden, skipped = _meta_gradient(cfg, step_net, task, params, hidden, gens)
             gnorm = float("nan")
             if not skipped:
-                loss.backward()
                 gnorm = float(torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.clip))
                 skipped = not math.isfinite(gnorm)
             if not skipped:
                 meta_opt.step()
-            params, hidden = params.detach(), tuple(h.detach() for h in hidden)
             row = {"meta_step": meta_step, "episode": episode, "meta_loss": float(loss.detach()) / cfg.unroll,
                    "grad_norm": gnorm, "skipped": bool(skipped), "val_loss": float("nan"), "wall_s": 0.0}
             if (meta_step + 1) % cfg.validate_every == 0 or (episode + 1 == cfg.episodes and k + 1 == per_episode):
@@ -252,8 +275,10 @@ def meta_train_phases(cfg: MetaConfig, phases: list[dict], out: str | os.PathLik
         init = repo_relative(out / f"phase{k}" / "l2o")  # checkpoints record repo-relative paths only
     net, info = l2o_mod.load(repo_path(init), device=device)
     extra = {k: v for k, v in info.items() if k not in ("format", "l2o")}
-    l2o_mod.save(net, out / "l2o", extra={**extra, "meta_step": extra["meta_step"] + last_offset,
-                                          "phase": len(phases), "phases": phases})
+    # "meta" is the curriculum's base config (its own init, not a phase's working folder) and "phases" its
+    # overrides: together they say how every phase was run
+    l2o_mod.save(net, out / "l2o", extra={**extra, "meta": asdict(cfg), "phase": len(phases), "phases": phases,
+                                          "meta_step": extra["meta_step"] + last_offset})
     return pd.concat(logs, ignore_index=True)
 
 
@@ -270,7 +295,9 @@ def config_hash(cfg: MetaConfig, phases: list[dict] | None = None) -> str:
 
 def _resume_key(cfg: MetaConfig) -> str:
     """What must not change between a run and its resumption (the number of episodes may grow)."""
-    return json.dumps({k: v for k, v in asdict(cfg).items() if k != "episodes"}, sort_keys=True)
+    # ``chunk`` splits the work without changing what is computed (beyond rounding), and a run written before
+    # it existed must still resume: it is left out
+    return json.dumps({k: v for k, v in asdict(cfg).items() if k not in ("episodes", "chunk")}, sort_keys=True)
 
 
 def _atomic_torch_save(obj, path: Path):
