@@ -8,8 +8,8 @@ With ``--graph`` (CUDA only) the steps that a CUDA graph can hold are also timed
 (``lgl2o.graphs``), and the batched-seed LGL2O throughput is measured that way.
 
 ``--l2o-step`` picks how the L2O's step is computed: ``plain`` (the ``l2o.LSTMOptimizer`` module, eager),
-``compile`` (that module through ``torch.compile``, as the comparison stages run it) or ``fast``
-(``l2o_fast.FastLSTM``, the default). Meta-training is timed with the plain module, eager and compiled
+``compile`` (that module through ``torch.compile``), ``fast`` (``l2o_fast.FastLSTM``, the default, as the
+comparison stages run it) or ``native`` (``native.NativeLSTM``: each layer in one compiled C loop; CPU). Meta-training is timed with the plain module, eager and compiled
 (the fast step has no backward).
 """
 from __future__ import annotations
@@ -25,8 +25,9 @@ import torch
 
 from . import l2o as l2o_mod
 from .allocator import keep_freed_memory
-from .l2o_fast import STEPS as L2O_STEPS
-from .l2o_fast import stepper as l2o_stepper
+from .native import STEPS as L2O_STEPS
+from .native import NativeUnavailable
+from .native import stepper as l2o_stepper
 from .meta import unroll_loss
 from .optimizers import GL2O, L2O, LGL2O, SGD, Adam
 from .oracle import Oracle
@@ -151,13 +152,18 @@ def main(argv=None) -> int:
         ap.error(f"--device {args.device}: CUDA is not available on this machine")
     if args.graph and torch.device(args.device).type != "cuda":
         ap.error(f"--graph needs a CUDA device, got --device {args.device}")
+    if args.l2o_step == "native" and torch.device(args.device).type != "cpu":
+        ap.error(f"--l2o-step native runs on the CPU only, got --device {args.device}")
 
     if args.compile:
         args.l2o_step = "compile"
     tuned = False if args.keep_malloc else keep_freed_memory()
     task = MLP(args.dataset, device=args.device)
     net = l2o_mod.LSTMOptimizer().to(args.device)
-    stepper = l2o_stepper(net, args.l2o_step)
+    try:
+        stepper = l2o_stepper(net, args.l2o_step)
+    except NativeUnavailable as e:
+        ap.error(str(e))
     seeds = list(range(args.seeds))
     out = {"machine": platform.platform(), "processor": platform.processor() or platform.machine(),
            "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,

@@ -22,10 +22,19 @@ def test_bench_reports_every_optimizer_and_the_passes_they_spend(tmp_path, capsy
     assert "ms/step" in capsys.readouterr().out
 
 
+def test_bench_times_the_native_step(tmp_path):
+    out = tmp_path / "bench.json"
+    bench.main(["--dataset", "digits", "--steps", "2", "--repeats", "1", "--batched", "1",
+                "--meta-optimizees", "1", "--meta-steps", "plain", "--l2o-step", "native", "--json", str(out)])
+    r = json.loads(out.read_text())
+    assert r["l2o_step"] == "native" and r["per_step"]["l2o"]["ms"] > 0
+
+
 def test_bench_refuses_bad_arguments():
     with pytest.raises(SystemExit):
         bench.main(["--steps", "0"])
-    for bad in (["--l2o-step", "jit"], ["--meta-steps", "fast"], ["--meta-steps", ","]):
+    for bad in (["--l2o-step", "jit"], ["--meta-steps", "fast"], ["--meta-steps", ","],
+                ["--device", "meta", "--l2o-step", "native"]):
         with pytest.raises(SystemExit):
             bench.main(bad)
     with pytest.raises(ValueError, match="unknown L2O step"):

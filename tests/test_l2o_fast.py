@@ -1,9 +1,11 @@
-"""The fast L2O step (lgl2o.l2o_fast) against the plain module: same updates, states and guard decisions."""
+"""The fast L2O steps (lgl2o.l2o_fast, lgl2o.native) against the plain module: same updates, states and
+guard decisions."""
 import pytest
 import torch
 
 from lgl2o import l2o
 from lgl2o.l2o_fast import FastLSTM
+from lgl2o.native import NativeLSTM
 from lgl2o.optimizers import GL2O, L2O, LGL2O, SGD
 from lgl2o.oracle import Oracle
 from lgl2o.paths import ROOT
@@ -26,15 +28,17 @@ def _gradients(shape, steps, seed=0):
         yield g
 
 
-# on a machine with a GPU, the same comparison runs there too (scripts/device/check.sh)
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+# on a machine with a GPU, the same comparison runs there too (scripts/device/check.sh); the native step
+# is CPU only
+CASES = [(FastLSTM, "cpu"), (NativeLSTM, "cpu")] + ([(FastLSTM, "cuda")] if torch.cuda.is_available() else [])
+STEPS = [FastLSTM, NativeLSTM]
 
 
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("step,device", CASES)
 @pytest.mark.parametrize("shape", [(3, 500), (1, 15910), (700,)])
-def test_fast_step_matches_the_plain_module_over_many_steps(shape, device):
+def test_fast_step_matches_the_plain_module_over_many_steps(shape, step, device):
     net = _trained().to(device)
-    fast = FastLSTM(net)
+    fast = step(net)
     plain_state, fast_state = net.init_state(shape, device), fast.init_state(shape, device)
     with torch.no_grad():
         for g in _gradients(shape, 30):
@@ -49,9 +53,10 @@ def test_fast_step_matches_the_plain_module_over_many_steps(shape, device):
     assert u.abs().max() > 1e-3  # the trained L2O's updates are not vanishing, so the comparison has teeth
 
 
-def test_fast_step_follows_changes_to_the_wrapped_modules_weights():
+@pytest.mark.parametrize("step", STEPS)
+def test_fast_step_follows_changes_to_the_wrapped_modules_weights(step):
     net = _trained()
-    fast = FastLSTM(net)
+    fast = step(net)
     g = next(_gradients((2, 300), 1))
     with torch.no_grad():
         before, _ = fast(g, fast.init_state(g.shape))
@@ -60,20 +65,22 @@ def test_fast_step_follows_changes_to_the_wrapped_modules_weights():
     torch.testing.assert_close(after - before, torch.full_like(g, 0.5 * net.config.output_scale))
 
 
-def test_fast_step_refuses_gradients_and_the_plain_state_layout():
+@pytest.mark.parametrize("step", STEPS)
+def test_fast_step_refuses_gradients_and_the_plain_state_layout(step):
     net = _trained()
-    fast = FastLSTM(net)
+    fast = step(net)
     g = torch.randn(2, 30)
     with pytest.raises(RuntimeError, match="no_grad"):
         fast(g, fast.init_state(g.shape))
-    with torch.no_grad(), pytest.raises(ValueError, match="FastLSTM.init_state"):
+    with torch.no_grad(), pytest.raises(ValueError, match=f"{step.__name__}.init_state"):
         fast(g, net.init_state(g.shape))
     with pytest.raises(TypeError, match="LSTMOptimizer"):
-        FastLSTM(torch.nn.Linear(2, 2))
+        step(torch.nn.Linear(2, 2))
 
 
+@pytest.mark.parametrize("step", STEPS)
 @pytest.mark.parametrize("kind", ["lgl2o", "lgl2o-reset", "gl2o"])
-def test_guarded_runs_with_the_fast_step_match_the_plain_ones(data_root, kind):
+def test_guarded_runs_with_the_fast_step_match_the_plain_ones(data_root, kind, step):
     """Whole guarded runs on MNIST: the same decision at every step, the same iterates to rounding while
     rounding is all that separates them, the same loss at the end.
 
@@ -96,8 +103,8 @@ def test_guarded_runs_with_the_fast_step_match_the_plain_ones(data_root, kind):
         return LGL2O(L2O(step), SGD(3.0), z=2.0, reset_proposal_on_fallback=kind == "lgl2o-reset")
 
     runs = {}
-    for name, step in (("plain", net), ("fast", FastLSTM(net))):
-        opt, oracle = make(step), Oracle(task, seeds)
+    for name, module in (("plain", net), ("fast", step(net))):
+        opt, oracle = make(module), Oracle(task, seeds)
         params = x0 = task.init_params(seeds)
         state, took = opt.init(params), []
         with torch.no_grad():

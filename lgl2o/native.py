@@ -1,0 +1,143 @@
+"""The L2O's step with each LSTM layer in one compiled C loop (CPU, float32; opt-in).
+
+``NativeLSTM(net)`` computes what ``l2o_fast.FastLSTM(net)`` computes, with the same state layout, to
+floating-point tolerance (``tests/test_l2o_fast.py`` runs every check of the fast step on it too). Per
+layer, ``csrc/lstm_cell.c`` does the input preprocessing, the gate matmul and the cell's gate functions
+in one pass over blocks of 32 coordinates: the (4H, P) pre-activations stay in registers instead of
+being written and re-read by eight eager kernels, and no concatenated input buffer is filled. The speed
+is measured by ``python -m lgl2o.bench --l2o-step native``.
+
+The C file is compiled on first use with the system C compiler (``$CC``, default ``cc``: GCC or Clang on
+x86-64 Linux with glibc's libmvec) into ``build/native/<key>/`` under the repo root (git-ignored;
+``LGL2O_NATIVE_BUILD`` names another folder), keyed by the source, the compiler's command, flags and
+version, and the CPU, since ``-march=native`` builds for the machine it runs on. Where that fails it raises
+``NativeUnavailable`` saying why. Nothing else in the package needs it: the comparison stages use the
+fast step (``l2o_step`` in ``params.yaml``), so their committed results do not depend on a compiler.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import math
+import os
+import shlex
+import subprocess
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from .l2o import LSTMOptimizer
+from .l2o_fast import STEPS as _FAST_STEPS
+from .l2o_fast import FastLSTM
+from .l2o_fast import stepper as _fast_stepper
+from .paths import ROOT
+
+SOURCE = Path(__file__).parent / "csrc" / "lstm_cell.c"
+# no -ffast-math: NaN and infinity must propagate (lstm_cell.c says how libmvec is reached without it)
+# -mprefer-vector-width=512: GCC's default of 256 bits leaves half of an AVX-512 register unused
+FLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512", "-fno-math-errno", "-fopenmp", "-shared", "-fPIC"]
+LIBS = ["-lmvec", "-lm"]
+
+
+class NativeUnavailable(RuntimeError):
+    """The C layer could not be built or loaded on this machine."""
+
+
+def _cpu_signature() -> str:
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return os.uname().machine
+    lines = [ln for ln in info.splitlines() if ln.startswith(("model name", "flags", "Features"))]
+    return "\n".join(sorted(set(lines)))
+
+
+@lru_cache(maxsize=None)
+def load(cc: tuple[str, ...] | None = None) -> ctypes.CDLL:
+    """The compiled layer, built on first use with ``cc`` (default: ``$CC`` or ``cc``; see the module's
+    docstring)."""
+    cc = list(cc or shlex.split(os.environ.get("CC", "cc")))
+    try:
+        version = subprocess.run([*cc, "--version"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise NativeUnavailable(f"the native L2O step needs a C compiler; {' '.join(cc)!r} failed: {e}. "
+                                "Set CC, or use the fast step (l2o_step: fast)") from e
+    key = hashlib.sha256("\0".join([SOURCE.read_text(), *cc, *FLAGS, *LIBS, version, _cpu_signature()]).encode())
+    folder = Path(os.environ.get("LGL2O_NATIVE_BUILD", ROOT / "build" / "native")) / key.hexdigest()[:12]
+    lib = folder / "liblgl2o_cell.so"
+    if not lib.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".so", dir=folder)  # then an atomic rename: concurrent builds are safe
+        os.close(fd)
+        done = subprocess.run([*cc, *FLAGS, "-o", tmp, str(SOURCE), *LIBS], capture_output=True, text=True)
+        if done.returncode:
+            os.unlink(tmp)
+            raise NativeUnavailable(f"compiling {SOURCE.name} failed ({' '.join(cc)}):\n{done.stderr.strip()}")
+        os.replace(tmp, lib)
+    try:
+        dll = ctypes.CDLL(str(lib))
+    except OSError as e:
+        raise NativeUnavailable(f"loading {lib} failed: {e}") from e
+    f = dll.lgl2o_lstm_layer
+    L, ptr = ctypes.c_long, ctypes.c_void_p
+    f.argtypes = ([ptr, L, L, L] + [ctypes.c_float] * 3 + [ptr, L, L] * 2 + [ptr] + [ptr, L, L] * 2
+                  + [L, L, L, ctypes.c_int])
+    f.restype = None
+    return dll
+
+
+def _rows(t: torch.Tensor):
+    """(pointer, stride of runs, stride of rows) of an (S, rows, P) float32 CPU tensor, rows contiguous."""
+    if t.dtype != torch.float32 or t.device.type != "cpu" or t.dim() != 3 or t.stride(2) != 1:
+        raise ValueError(f"the native layer takes float32 CPU tensors (S, H, P) with contiguous rows, got "
+                         f"{t.dtype} on {t.device} with shape {tuple(t.shape)} and strides {t.stride()}")
+    return t.data_ptr(), t.stride(0), t.stride(1)
+
+
+class NativeLSTM(FastLSTM):
+    """``FastLSTM``'s step with every layer in one call of ``csrc/lstm_cell.c`` (CPU, float32)."""
+
+    def __init__(self, net: LSTMOptimizer):
+        super().__init__(net)
+        self._layer = load().lgl2o_lstm_layer
+
+    def forward(self, grad: torch.Tensor, state: tuple) -> tuple[torch.Tensor, tuple]:
+        if grad.device.type != "cpu" or grad.dtype != torch.float32:
+            raise ValueError(f"NativeLSTM runs on float32 CPU tensors, got {grad.dtype} on {grad.device} "
+                             "(the fast step runs anywhere)")
+        if torch.is_grad_enabled() and any(p.requires_grad for p in self.net.parameters()):
+            raise RuntimeError("NativeLSTM has no backward: call it under torch.no_grad() "
+                               "(meta-training uses the plain l2o.LSTMOptimizer)")
+        cfg, H = self.config, self.config.hidden
+        lead, P = grad.shape[:-1], grad.shape[-1]
+        g = grad.reshape(-1, 1, P).contiguous()  # one input row per run, preprocessed in the C loop
+        S = g.shape[0]
+        if len(state) != 2 * cfg.layers or any(s.shape != (*lead, H, P) for s in state):
+            raise ValueError(f"NativeLSTM state must be {2 * cfg.layers} tensors of shape {(*lead, H, P)} "
+                             "(from NativeLSTM.init_state, not the plain module's (..., P, H) state)")
+        state = [s.reshape(S, H, P).contiguous() for s in state]
+        # l2o.preprocess's constants as float32, as PyTorch applies them to a float32 gradient
+        p = torch.tensor([cfg.preproc_p, math.exp(-cfg.preproc_p), math.exp(cfg.preproc_p)]).tolist()
+        x, new = g, []
+        for layer, weights in enumerate(self._weights()):
+            c, h, weights = torch.empty_like(state[0]), torch.empty_like(state[0]), weights.contiguous()
+            self._layer(*_rows(x), weights.shape[1] - H - 1, *(p if layer == 0 else (0.0, 0.0, 0.0)),
+                        *_rows(state[2 * layer]), *_rows(state[2 * layer + 1]), weights.data_ptr(),
+                        *_rows(c), *_rows(h), S, H, P, torch.get_num_threads())
+            x, new = h, new + [h, c]
+        update = torch.matmul(self.net.out.weight, h).squeeze(1).add_(self.net.out.bias).mul_(cfg.output_scale)
+        return update.view(grad.shape), tuple(s.view(*lead, H, P) for s in new)
+
+
+STEPS = (*_FAST_STEPS, "native")
+
+
+def stepper(net: LSTMOptimizer, kind: str) -> torch.nn.Module:
+    """``l2o_fast.stepper`` plus ``native`` (``NativeLSTM(net)``)."""
+    if kind == "native":
+        return NativeLSTM(net)
+    if kind not in STEPS:
+        raise ValueError(f"unknown L2O step {kind!r}; allowed: {', '.join(STEPS)}")
+    return _fast_stepper(net, kind)
