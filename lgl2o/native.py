@@ -85,6 +85,7 @@ def load(cc: tuple[str, ...] | None = None) -> ctypes.CDLL:
     f.argtypes = ([ptr, L, L, L] + [ctypes.c_float] * 3 + [ptr, L, L] * 2 + [ptr] + [ptr, L, L] * 2
                   + [L, L, L, ctypes.c_int])
     f.restype = None
+    dll.lgl2o_lstm_units.restype = ctypes.c_int
     return dll
 
 
@@ -101,7 +102,21 @@ class NativeLSTM(FastLSTM):
 
     def __init__(self, net: LSTMOptimizer):
         super().__init__(net)
-        self._layer = load().lgl2o_lstm_layer
+        lib = load()
+        self._layer, self._units = lib.lgl2o_lstm_layer, lib.lgl2o_lstm_units()
+
+    def _packed(self):
+        """Per layer, ``FastLSTM._weights``'s (4H, K) matrix in the C loop's order: (H / U, K, U, 4), U units
+        at a time, their four gates side by side, zeros for the units past H where U does not divide it."""
+        H, U = self.config.hidden, self._units
+        Hp = -(-H // U) * U
+        out = []
+        for w in self._weights():
+            w = w.view(4, H, -1)
+            if Hp > H:
+                w = torch.cat((w, w.new_zeros(4, Hp - H, w.shape[2])), 1)
+            out.append(w.view(4, Hp // U, U, -1).permute(1, 3, 2, 0).contiguous())
+        return out
 
     def forward(self, grad: torch.Tensor, state: tuple) -> tuple[torch.Tensor, tuple]:
         if grad.device.type != "cpu" or grad.dtype != torch.float32:
@@ -121,8 +136,8 @@ class NativeLSTM(FastLSTM):
         # l2o.preprocess's constants as float32, as PyTorch applies them to a float32 gradient
         p = torch.tensor([cfg.preproc_p, math.exp(-cfg.preproc_p), math.exp(cfg.preproc_p)]).tolist()
         x, new = g, []
-        for layer, weights in enumerate(self._weights()):
-            c, h, weights = torch.empty_like(state[0]), torch.empty_like(state[0]), weights.contiguous()
+        for layer, weights in enumerate(self._packed()):
+            c, h = torch.empty_like(state[0]), torch.empty_like(state[0])
             self._layer(*_rows(x), weights.shape[1] - H - 1, *(p if layer == 0 else (0.0, 0.0, 0.0)),
                         *_rows(state[2 * layer]), *_rows(state[2 * layer + 1]), weights.data_ptr(),
                         *_rows(c), *_rows(h), S, H, P, torch.get_num_threads())

@@ -3,9 +3,11 @@
  * coordinates. The (4H, P) pre-activations never leave the registers (eager PyTorch writes them and
  * reads them back eight times) and nothing is copied into a concatenated input buffer.
  *
- * For every run s, hidden unit h and coordinate p, with x = [input; h_old; 1] and w the (4H, K) gate
- * rows in (i, f, o, g) blocks (K = n_in + H + 1, bias last, as l2o_fast.FastLSTM lays them out):
- *     a_j = sum_k w[j][k] x[k][p],   c' = sig(a_f) c + sig(a_i) tanh(a_g),   h' = sig(a_o) tanh(c')
+ * For every run s, hidden unit h and coordinate p, with x = [input; h_old; 1] (K = n_in + H + 1 rows)
+ * and w[j][h] the weights of gate j in (i, f, o, g) of unit h over x (bias last):
+ *     a_j = sum_k w[j][h][k] x[k][p],   c' = sig(a_f) c + sig(a_i) tanh(a_g),   h' = sig(a_o) tanh(c')
+ * The weights come packed as wp[h / U][k][h % U][j], with zeros for units past H where U does not
+ * divide it (lgl2o_lstm_units() returns U), so that a pass reads them in order.
  * The input is the n_in rows of `in`, or, with preproc_p > 0 (and n_in = 2), the two rows of
  * l2o.preprocess computed from the one row of gradients in `in`. Tensors are addressed as base + s * stride0 + row * stride1 + p
  * (rows contiguous).
@@ -44,24 +46,19 @@ static inline void store(float *p, vec v, long n) {
         memcpy(p, &v, n * sizeof(float));
 }
 
-/* acc[u][r][j] += w[u][j][k] * x[k][r] over `count` rows of x (row k at x + k * stride) and the
- * weights' columns from `col` on */
-static inline void accumulate(vec acc[U][R][4], const float *x, long stride, long count, const float *wh,
-                              long col, long K, long G, long units) {
-    for (long k = 0; k < count; k++) {
+/* acc[u][r][j] += wp[k][u][j] * x[k][r] over `count` rows of x (row k at x + k * stride); wp is this
+ * pair of units' packed weights from the first of those rows on */
+static inline void accumulate(vec acc[U][R][4], const float *x, long stride, long count, const float *wp) {
+    for (long k = 0; k < count; k++, wp += U * 4) {
         vec xk[R];
         #pragma GCC unroll 4
         for (int r = 0; r < R; r++)
             xk[r] = load(x + k * stride + r * V);
-        #pragma GCC unroll 4
-        for (int u = 0; u < U; u++)
+        #pragma GCC unroll 8
+        for (int q = 0; q < U * 4; q++)
             #pragma GCC unroll 4
-            for (int j = 0; j < 4; j++) {
-                const float wk = u < units ? wh[u * K + j * G + col + k] : 0.0f;
-                #pragma GCC unroll 4
-                for (int r = 0; r < R; r++)
-                    acc[u][r][j] += wk * xk[r];
-            }
+            for (int r = 0; r < R; r++)
+                acc[q / 4][r][q % 4] += wp[q] * xk[r];
     }
 }
 
@@ -80,17 +77,19 @@ static inline const float *block_rows(rows t, long s, long p0, long n, long coun
     return pad;
 }
 
+int lgl2o_lstm_units(void) { return U; }
+
 void lgl2o_lstm_layer(const float *in, long is0, long is1, long n_in,
                       float preproc_p, float preproc_threshold, float preproc_scale,
                       const float *h_old, long os0, long os1,
                       const float *c_old, long cs0, long cs1,
-                      const float *w,
+                      const float *wp,
                       float *c_new, long ns0, long ns1,
                       float *h_new, long hs0, long hs1,
                       long S, long H, long P, int threads)
 {
     const rows xin = {in, is0, is1}, ho = {h_old, os0, os1};
-    const long blocks = (P + B - 1) / B, K = n_in + H + 1, G = H * K; /* G: between gate blocks in w */
+    const long blocks = (P + B - 1) / B, K = n_in + H + 1;
     #pragma omp parallel for collapse(2) num_threads(threads) schedule(static)
     for (long s = 0; s < S; s++)
         for (long b = 0; b < blocks; b++) {
@@ -116,14 +115,14 @@ void lgl2o_lstm_layer(const float *in, long is0, long is1, long n_in,
             const float *hb = block_rows(ho, s, p0, n, H, pad_h, &h_stride);
             for (long h = 0; h < H; h += U) {
                 const long units = H - h < U ? H - h : U; /* U, or fewer for the last units of an odd H */
-                const float *wh = w + h * K;
+                const float *w = wp + (h / U) * K * U * 4; /* this pair's (K, U, 4) weights */
                 vec acc[U][R][4];
                 for (int u = 0; u < U; u++)
                     for (int r = 0; r < R; r++)
                         for (int j = 0; j < 4; j++)
-                            acc[u][r][j] = (vec){0} + (u < units ? wh[u * K + j * G + K - 1] : 0.0f); /* bias */
-                accumulate(acc, x, in_stride, n_in, wh, 0, K, G, units);
-                accumulate(acc, hb, h_stride, H, wh, n_in, K, G, units);
+                            acc[u][r][j] = (vec){0} + w[(K - 1) * U * 4 + u * 4 + j]; /* the bias */
+                accumulate(acc, x, in_stride, n_in, w);
+                accumulate(acc, hb, h_stride, H, w + n_in * U * 4);
                 for (int u = 0; u < units; u++)
                     for (int r = 0; r < R && r * V < n; r++) {
                         const long q0 = p0 + r * V, m = n - r * V < V ? n - r * V : V;
