@@ -104,6 +104,9 @@ class NativeLSTM(FastLSTM):
         super().__init__(net)
         lib = load()
         self._layer, self._units = lib.lgl2o_lstm_layer, lib.lgl2o_lstm_units()
+        # l2o.preprocess's constants as float32, as PyTorch applies them to a float32 gradient
+        p = self.config.preproc_p
+        self._preproc = tuple(torch.tensor([p, math.exp(-p), math.exp(p)]).tolist())
 
     def _packed(self):
         """Per layer, ``FastLSTM._weights``'s (4H, K) matrix in the C loop's order: (H / U, K, U, 4), U units
@@ -133,12 +136,10 @@ class NativeLSTM(FastLSTM):
             raise ValueError(f"NativeLSTM state must be {2 * cfg.layers} tensors of shape {(*lead, H, P)} "
                              "(from NativeLSTM.init_state, not the plain module's (..., P, H) state)")
         state = [s.reshape(S, H, P).contiguous() for s in state]
-        # l2o.preprocess's constants as float32, as PyTorch applies them to a float32 gradient
-        p = torch.tensor([cfg.preproc_p, math.exp(-cfg.preproc_p), math.exp(cfg.preproc_p)]).tolist()
         x, new = g, []
         for layer, weights in enumerate(self._packed()):
             c, h = torch.empty_like(state[0]), torch.empty_like(state[0])
-            self._layer(*_rows(x), weights.shape[1] - H - 1, *(p if layer == 0 else (0.0, 0.0, 0.0)),
+            self._layer(*_rows(x), weights.shape[1] - H - 1, *(self._preproc if layer == 0 else (0.0, 0.0, 0.0)),
                         *_rows(state[2 * layer]), *_rows(state[2 * layer + 1]), weights.data_ptr(),
                         *_rows(c), *_rows(h), S, H, P, torch.get_num_threads())
             x, new = h, new + [h, c]

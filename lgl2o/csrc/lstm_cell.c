@@ -63,6 +63,22 @@ static inline void accumulate(vec acc[U][R][4], const float *x, long stride, lon
     }
 }
 
+/* the gate functions and the cell update on one vector of coordinates, a = its four gates' sums; n of
+ * them are real (the rest pad the last block) */
+static inline void cell(const vec a[4], const float *c_old, float *c_new, float *h_new, long n) {
+    vec co = {0}, c, hh;
+    memcpy(&co, c_old, n * sizeof(float));
+    #pragma omp simd
+    for (int v = 0; v < V; v++) {
+        const float i = 1.0f / (1.0f + expf(-a[0][v])), f = 1.0f / (1.0f + expf(-a[1][v]));
+        const float o = 1.0f / (1.0f + expf(-a[2][v]));
+        c[v] = f * co[v] + i * tanhf(a[3][v]);
+        hh[v] = o * tanhf(c[v]);
+    }
+    store(c_new, c, n);
+    store(h_new, hh, n);
+}
+
 /* the first n coordinates of `count` rows of stride `stride`, copied into `pad` and zero-padded to B */
 static inline const float *padded(const float *x, long stride, long count, long n, float *pad) {
     memset(pad, 0, count * B * sizeof(float));
@@ -129,19 +145,9 @@ void lgl2o_lstm_layer(const float *in, long is0, long is1, long n_in,
                         accumulate(acc, hs + q, os1, H, w + n_in * U * 4);
                     for (int u = 0; u < units; u++)
                         for (int r = 0; r < R && r * V < n; r++) {
-                            const long q0 = p0 + r * V, m = n - r * V < V ? n - r * V : V;
-                            const vec *a = acc[u][r];
-                            vec co = {0}, c, hh;
-                            memcpy(&co, c_old + s * cs0 + (h + u) * cs1 + q0, m * sizeof(float));
-                            #pragma omp simd
-                            for (int v = 0; v < V; v++) {
-                                const float i = 1.0f / (1.0f + expf(-a[0][v])), f = 1.0f / (1.0f + expf(-a[1][v]));
-                                const float o = 1.0f / (1.0f + expf(-a[2][v]));
-                                c[v] = f * co[v] + i * tanhf(a[3][v]);
-                                hh[v] = o * tanhf(c[v]);
-                            }
-                            store(c_new + s * ns0 + (h + u) * ns1 + q0, c, m);
-                            store(h_new + s * hs0 + (h + u) * hs1 + q0, hh, m);
+                            const long q0 = p0 + r * V;
+                            cell(acc[u][r], c_old + s * cs0 + (h + u) * cs1 + q0, c_new + s * ns0 + (h + u) * ns1 + q0,
+                                 h_new + s * hs0 + (h + u) * hs1 + q0, n - r * V < V ? n - r * V : V);
                         }
                 }
             }
