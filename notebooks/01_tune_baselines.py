@@ -15,7 +15,7 @@
 # # 01 · Baseline tuning: learning-rate grids for SGD and Adam
 #
 # Every comparison in this repository runs SGD and Adam at learning rates chosen here, and the guards'
-# fallbacks use the same rates (DESIGN §4). The grid runs on the in-distribution task (the MNIST MLP
+# fallbacks use the same rates (docs/design.md, experimental protocol). The grid runs on the in-distribution task (the MNIST MLP
 # 784-20-10, sigmoid, batch 128) on seeds that no figure uses, and it is logged in full: a reader can
 # check that the chosen rate is not on the edge of the grid.
 #
@@ -32,15 +32,17 @@ seeds = [100, 101]
 device = "cpu"
 
 # %%
-from lgl2o import io, plots, tasks, tuning
+from lgl2o.core import io
+from lgl2o.experiments import artifacts, tuning
+from lgl2o.pipeline import plots
+from lgl2o.problems import tasks
 
-problem = tasks.make_task(**{**task, "hidden": tuple(task["hidden"])}, device=device)
+problem = tasks.make_task(**task, device=device)
 table = tuning.grid_search(problem, grid, steps, seeds, horizons)
 summary = tuning.summarize(table)
 best = tuning.best_rates(summary)
 io.write_csv(table, f"{out_dir}/grid.csv")
-io.write_json({"best_lr": {str(k): v for k, v in best.items()}, "task": problem.name, "steps": steps,
-               "seeds": seeds}, f"{out_dir}/best.json")
+artifacts.write_best_rates(best, f"{out_dir}/best.json", problem.name, steps, seeds)
 summary.pivot_table(index=["optimizer", "lr"], columns="step", values="mean")
 
 # %% [markdown]

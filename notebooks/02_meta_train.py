@@ -47,11 +47,16 @@ device = "cpu"
 # %%
 import shutil
 
-import torch
-
-from lgl2o import experiments, io, l2o, meta, plots, run, tasks
-from lgl2o.optimizers import SGD, Adam, L2O
-from lgl2o.paths import repo_path
+from lgl2o.core import io
+from lgl2o.core.paths import repo_path
+from lgl2o.engine.loop import evaluate
+from lgl2o.experiments import artifacts, summary as summary_mod
+from lgl2o.l2o import checkpoint, meta
+from lgl2o.l2o.backends import make_step
+from lgl2o.l2o.optimizer import L2O
+from lgl2o.optim.baselines import SGD, Adam
+from lgl2o.pipeline import plots
+from lgl2o.problems import tasks
 
 cfg = meta.MetaConfig(**config)
 # a resumable working folder per configuration: an interrupted stage picks up where it stopped
@@ -61,7 +66,7 @@ episodes = int(log.groupby("phase").episode.max().add(1).sum())
 for ext in (".pt", ".json"):  # the chosen (best-validation) checkpoint
     shutil.copy(work / f"l2o{ext}", repo_path(model_dir) / f"l2o{ext}")
 io.write_csv(log, f"{out_dir}/meta_log.csv")
-net, info = l2o.load(repo_path(model_dir) / "l2o", device=device)
+net, info = checkpoint.load(repo_path(model_dir) / "l2o", device=device)
 print(f"best validation loss {info['val_loss']:.4f} at meta-step {info['meta_step']}; "
       f"{int(log.skipped.sum())} meta-steps skipped; {log.wall_s.max() / 60:.1f} min")
 
@@ -74,16 +79,16 @@ plots.save(plots.meta_learning_curve(log, f"meta-training ({episodes} episodes x
 # ## The meta-trained L2O against tuned SGD and Adam, on unseen seeds
 
 # %%
-lrs = experiments.tuned_rates(baselines_from or baseline_lrs, baseline_horizon)
-problem = tasks.make_task(**{**cfg.task, "hidden": tuple(cfg.task["hidden"])}, device=device)
-stepper = torch.compile(net, dynamic=False) if compile_eval else net
-table = run.evaluate(problem, {"sgd": SGD(lrs["sgd"]), "adam": Adam(lrs["adam"]), "l2o": L2O(stepper)},
-                     steps=eval_steps, seeds=eval_seeds, log_every=10)
-summary = experiments.summarize(table, report_steps)
+lrs = artifacts.tuned_rates(baselines_from or baseline_lrs, baseline_horizon)
+problem = tasks.make_task(**cfg.task, device=device)
+stepper = make_step(net, "compile" if compile_eval else "plain")
+table = evaluate(problem, {"sgd": SGD(lrs["sgd"]), "adam": Adam(lrs["adam"]), "l2o": L2O(stepper)},
+                 steps=eval_steps, seeds=eval_seeds, log_every=10)
+summary = summary_mod.summarize(table, report_steps)
 io.write_csv(table, f"{out_dir}/eval.csv")
 io.write_json({"lr": lrs, "seeds": eval_seeds, "optimizers": summary, "meta_episodes": episodes, "meta_wall_min": float(log.wall_s.max() / 60),
                "meta_steps_skipped": int(log.skipped.sum())}, f"{out_dir}/metrics.json")
-experiments.summary_table(summary)
+summary_mod.summary_table(summary)
 
 # %%
 fig = plots.loss_curves(table, title=f"{problem.name}: meta-trained L2O vs tuned baselines")

@@ -35,19 +35,22 @@ steps = 20
 seeds = [0, 1]
 log_every = 10
 report_steps = [10]
-l2o_step = "plain"  # how the L2O step is computed: plain, compile, fast (lgl2o.l2o_fast; same step to float32 rounding)
+l2o_step = "plain"  # how the L2O step is computed: a backend of lgl2o.l2o.backends (the same step to rounding)
 device = "cpu"
 
 # %%
-from lgl2o import allocator, experiments, plots
+from lgl2o.experiments import comparison
+from lgl2o.experiments.summary import summary_table
+from lgl2o.perf import allocator
+from lgl2o.pipeline import plots
 
 allocator.keep_freed_memory()  # no page faults per L2O step (as the benchmark); results do not change
 
-table, summary, problem = experiments.run_comparison(
+table, summary, problem = comparison.run_comparison(
     task, l2o_checkpoint, rates, rates_horizon, steps, seeds, log_every, report_steps, guard,
     out_dir=out_dir, l2o_step=l2o_step, device=device)
-experiments.summary_table(summary)
+summary_table(summary)
 
 # %%
-fig = plots.loss_curves(table, title=f"{problem.name}, out-of-distribution data", order=experiments.ORDER)
+fig = plots.loss_curves(table, title=f"{problem.name}, out-of-distribution data", order=comparison.ORDER)
 plots.save(fig, figure, scale_note=f"{len(seeds)} seeds, {steps} steps, L2O: {l2o_checkpoint or 'untrained (smoke)'}")

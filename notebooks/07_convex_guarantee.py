@@ -31,29 +31,11 @@ seeds = [0, 1]
 device = "cpu"
 
 # %%
-from lgl2o import adversarial, experiments, io, l2o, plots, run, tasks
-from lgl2o.optimizers import L2O, LGL2O, SGD
+from lgl2o.experiments import convex
+from lgl2o.pipeline import plots
 
-net = experiments.load_l2o(l2o_checkpoint, device) if l2o_checkpoint else l2o.LSTMOptimizer().to(device)
-problem = tasks.Quadratic(**quadratic, device=device)
-gd = lambda: SGD(1.0 / problem.L)  # noqa: E731 - the descent step of the theorem
-optimizers = {
-    "gd": gd(),
-    "l2o": L2O(net),
-    "lgl2o(l2o)": LGL2O(L2O(net), gd(), compare="full"),
-    "lgl2o(random)": LGL2O(adversarial.RandomStep(scale=1.0, seed=0), gd(), compare="full"),
-    "lgl2o(divergent)": LGL2O(adversarial.Divergent(), gd(), compare="full"),
-}
-table = run.evaluate(problem, optimizers, steps=steps, seeds=seeds, log_every=1, test_accuracy=False)
-table = experiments.with_linear_rate_bound(table, problem)
-guarded = table[table.optimizer.str.startswith("lgl2o")]
-violations = experiments.bound_violations(guarded)
-final = table[table.step == steps].groupby("optimizer").gap.agg(["mean", "max"])
-io.write_csv(table, f"{out_dir}/curves.csv")
-io.write_json({"task": problem.name, "steps": steps, "seeds": seeds, "bound_violations": violations,
-               "final_gap": final["mean"].to_dict(),
-               "final_bound": float(table[table.step == steps].bound.mean())}, f"{out_dir}/metrics.json")
-print(f"points of a guarded run above the bound: {violations} (of {len(guarded)})")
+table, violations, final, problem = convex.run_convex(quadratic, l2o_checkpoint, steps, seeds, device, out_dir)
+print(f"points of a guarded run above the bound: {violations}")
 final
 
 # %%

@@ -20,9 +20,9 @@
 # passes only (two candidates on one comparison batch), while GL2O needs a gradient at the proposal.
 # Measured on the MNIST MLP (batch 128): milliseconds per step (median over repeated blocks, after a
 # warm-up) and the forward/backward passes each optimizer spends per step, counted by the oracle.
-# The same numbers come from `python -m lgl2o.bench`. The L2O's step is computed by `l2o_step`: `fast`
-# (`lgl2o.l2o_fast`, the same step to rounding, about twice as fast on CPU), `compile` (the comparison
-# stages' choice) or `plain`; the cost of the guards around it does not depend on that choice.
+# The same numbers come from `python -m lgl2o.perf.bench`. The L2O's step is computed by `l2o_step`, a
+# backend of `lgl2o.l2o.backends` (`plain`, `compile`, `fast`, `native`: the same step to rounding); the
+# stage measures the backend the comparison stages use.
 
 # %% tags=["parameters"]
 out_dir = "scratch/08_cost"
@@ -39,12 +39,18 @@ import platform
 
 import torch
 
-from lgl2o import allocator, bench, io, l2o, l2o_fast, plots, tasks
+from lgl2o.core import io
+from lgl2o.experiments import cost as cost_mod
+from lgl2o.l2o.backends import make_step
+from lgl2o.l2o.model import LSTMOptimizer
+from lgl2o.perf import allocator
+from lgl2o.pipeline import plots
+from lgl2o.problems import tasks
 
-malloc_tuned = allocator.keep_freed_memory()  # as python -m lgl2o.bench does: no page faults per step
+malloc_tuned = allocator.keep_freed_memory()  # as python -m lgl2o.perf.bench does: no page faults per step
 task = tasks.MLP(dataset, device=device)
-net = l2o.LSTMOptimizer().to(device)  # the weights do not change the cost
-cost = bench.cost_table(task, l2o_fast.stepper(net, l2o_step), list(range(seeds)), steps, repeats, device)
+net = LSTMOptimizer().to(device)  # the weights do not change the cost
+cost = cost_mod.cost_table(task, make_step(net, l2o_step), list(range(seeds)), steps, repeats)
 machine = f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, {device}"
 io.write_csv(cost, f"{out_dir}/cost.csv")
 io.write_json({"machine": machine, "task": task.name, "l2o_step": l2o_step, "malloc_keeps_freed_memory": malloc_tuned,

@@ -42,7 +42,7 @@ task = {"kind": "mlp", "dataset": "mnist", "hidden": [20], "activation": "sigmoi
 l2o_checkpoint = None  # models/l2o at paper scale; None: an untrained LSTM (smoke only)
 rates = {"sgd": 3.0, "adam": 0.03}  # or the path of stage 01's best.json
 rates_horizon = 1000
-guards = {  # name -> LGL2O settings and fallback (lgl2o.ablation)
+guards = {  # name -> LGL2O settings and fallback (lgl2o.experiments.ablation)
     "paper": {"compare": "fresh"},
     "full": {"compare": "full"},
     "z1": {"compare": "fresh", "z": 1.0},
@@ -53,11 +53,13 @@ steps = 10
 seeds = [0, 1]
 log_every = 5
 report_steps = [2, 5]  # early, middle; the last step is always reported
-l2o_step = "plain"  # how the L2O step is computed: plain, compile, fast (lgl2o.l2o_fast; same step to float32 rounding)
+l2o_step = "plain"  # how the L2O step is computed: a backend of lgl2o.l2o.backends (the same step to rounding)
 device = "cpu"
 
 # %%
-from lgl2o import allocator, ablation, plots
+from lgl2o.experiments import ablation
+from lgl2o.perf import allocator
+from lgl2o.pipeline import plots
 
 allocator.keep_freed_memory()  # no page faults per L2O step (as the benchmark); results do not change
 

@@ -3,8 +3,8 @@
 Runs the stage's LGL2O-SGD (paired test z = 2, fresh batch) on the conv net, step by step, and prints every
 step at which a seed's minibatch loss jumps from below 1 to above 2, with the guard's decision and both
 candidates' comparison losses at the step that caused it. ``--test sign`` replays the same run with the
-sign test in place of the paired mean test (``optimizers.LGL2O``'s ``test``); ``--max-fallback-increase X``
-with catastrophic fallback steps refused (``optimizers.LGL2O``'s ``max_fallback_increase``).
+sign test in place of the paired mean test (``LGL2O``'s ``test``); ``--max-fallback-increase X``
+with catastrophic fallback steps refused (``LGL2O``'s ``max_fallback_increase``).
 
     .venv/bin/python scripts/guard_collapse.py [--steps 2600] [--threads 1] [--test sign] [--max-fallback-increase 1]
 """
@@ -12,11 +12,10 @@ import argparse
 
 import torch
 
-from lgl2o import experiments
-from lgl2o.optimizers import LGL2O
-from lgl2o.oracle import Oracle
-from lgl2o.stage import stage_params
-from lgl2o.tasks import make_task
+from lgl2o import LGL2O, load_l2o, make_task
+from lgl2o.engine.loop import EagerEngine
+from lgl2o.experiments import artifacts, comparison
+from lgl2o.pipeline.stage import stage_params
 
 
 def main():
@@ -31,22 +30,19 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     p = stage_params("05_ood_optimizee", "conv")  # the stage's own task, L2O, rates and guard
-    net = experiments.load_l2o(p["l2o_checkpoint"])
-    lrs = experiments.tuned_rates(p["rates"], p["rates_horizon"])
+    net = load_l2o(p["l2o_checkpoint"])
+    lrs = artifacts.tuned_rates(p["rates"], p["rates_horizon"])
     task = make_task(**p["task"])
     guard = {**p["guard"], **({"test": args.test} if args.test else {}),
              **({} if args.max_fallback_increase is None else {"max_fallback_increase": args.max_fallback_increase})}
     print("guard:", guard)
-    opt = experiments.comparison_optimizers(net, lrs, guard)["lgl2o-sgd"]
-    oracle = Oracle(task, args.seeds)
-    params = task.init_params(args.seeds)
-    state = opt.init(params)
+    opt = comparison.comparison_optimizers(net, lrs, guard)["lgl2o-sgd"]
+    eng = EagerEngine(task, opt, args.seeds)
     prev = last = None
     refused = torch.zeros(len(args.seeds), dtype=torch.long)
     with torch.no_grad():
         for t in range(args.steps):
-            oracle.advance()
-            loss, grad = oracle.grad(params)
+            loss = eng.step()  # the minibatch loss at x_t, then the step from x_t
             if prev is not None:
                 for s, seed in enumerate(args.seeds):
                     if prev[s] < 1.0 and loss[s] > 2.0:
@@ -56,15 +52,13 @@ def main():
                               + ("" if last["took_proposal"][s] or opt.test != "mean" or opt.z == 0 else
                                  f" (so, by the rule, the paired differences' standard error was above "
                                  f"{float(last['loss_fallback'][s] - last['loss_proposal'][s]) / opt.z:.2f})"))
-            params, state, last = opt.step(params, state, grad, oracle)
+            last, prev = eng.info, loss
             if "refused_fallback" in last:
                 refused += last["refused_fallback"].long()
-            prev = loss
             if t % 500 == 0 or t == args.steps - 1:
                 print(f"step {t}: minibatch losses", " ".join(f"{float(v):.3f}" for v in loss),
                       *([f"(fallback steps refused so far: {refused.tolist()})"] if "refused_fallback" in last else []),
                       flush=True)
-
 
 if __name__ == "__main__":
     main()

@@ -12,8 +12,8 @@ import argparse
 
 import yaml
 
-from lgl2o import ablation, experiments
-from lgl2o.stage import check_params, stage_params
+from lgl2o.experiments import ablation, summary
+from lgl2o.pipeline.stage import check_params, stage_params
 
 
 def main():
@@ -29,11 +29,11 @@ def main():
         name, _, spec = arg.partition("=")
         variants[name] = yaml.safe_load(spec)
     check_params({**p, "guards": variants})
-    _, summary, _ = ablation.run_ablation(p["task"], p["l2o_checkpoint"], p["rates"], p["rates_horizon"], variants,
+    _, summary_, _ = ablation.run_ablation(p["task"], p["l2o_checkpoint"], p["rates"], p["rates_horizon"], variants,
                                           p["steps"], p["seeds"], p["log_every"], p["report_steps"],
                                           l2o_step=p.get("l2o_step", "plain"), progress=False,
                                           references=args.references)
-    print(experiments.summary_table(summary).to_string())
+    print(summary.summary_table(summary_).to_string())
 
 
 if __name__ == "__main__":

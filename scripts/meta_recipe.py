@@ -17,10 +17,12 @@ import time
 import torch
 import yaml
 
-from lgl2o import experiments, l2o, meta, run, tasks
-from lgl2o.optimizers import L2O, SGD, Adam
-from lgl2o.paths import repo_path
-from lgl2o.stage import stage_params
+from lgl2o import SGD, Adam, L2O, evaluate
+from lgl2o.core.paths import repo_path
+from lgl2o.experiments import artifacts, summary as summary_mod
+from lgl2o.l2o import checkpoint, meta
+from lgl2o.pipeline.stage import stage_params
+from lgl2o.problems import tasks
 
 
 def main():
@@ -47,25 +49,25 @@ def main():
     t0 = time.perf_counter()
     if args.checkpoint:
         log = None
-        net, info = l2o.load(repo_path(args.checkpoint))
+        net, info = checkpoint.load(args.checkpoint)
     else:
         log = meta.meta_train(cfg, out / meta.config_hash(cfg), progress=False)
-        net, info = l2o.load(out / meta.config_hash(cfg) / "l2o")
+        net, info = checkpoint.load(out / meta.config_hash(cfg) / "l2o")
     meta_min = (time.perf_counter() - t0) / 60
     first, last = (int(s) for s in args.seeds.split("-"))
-    lrs = experiments.tuned_rates(p["baselines_from"], p["baseline_horizon"])
+    lrs = artifacts.tuned_rates(p["baselines_from"], p["baseline_horizon"])
     problem = tasks.make_task(**cfg.task)  # YAML lists are accepted
-    table = run.evaluate(problem, {"sgd": SGD(lrs["sgd"]), "adam": Adam(lrs["adam"]), "l2o": L2O(net)},
-                         steps=args.steps, seeds=range(first, last + 1), log_every=10, test_accuracy=False,
-                         progress=False)
-    summary = experiments.summarize(table, [s for s in p["report_steps"] if s <= args.steps])
+    table = evaluate(problem, {"sgd": SGD(lrs["sgd"]), "adam": Adam(lrs["adam"]), "l2o": L2O(net)},
+                     steps=args.steps, seeds=range(first, last + 1), log_every=10, test_accuracy=False,
+                     progress=False)
+    summary = summary_mod.summarize(table, [s for s in p["report_steps"] if s <= args.steps])
     result = {"overrides": args.overrides, "checkpoint": args.checkpoint, "best_meta_step": info["meta_step"],
               "val_loss": info["val_loss"], "meta_min_this_call": meta_min, "summary": summary}
     if log is not None:
         result.update(skipped=int(log.skipped.sum()),
                       val_curve=log.dropna(subset=["val_loss"])[["meta_step", "val_loss"]].values.tolist())
     (out / "result.json").write_text(json.dumps(result, indent=1) + "\n")
-    print(experiments.summary_table(summary).to_string())
+    print(summary_mod.summary_table(summary).to_string())
     print(f"best val {info['val_loss']:.4f} at meta-step {info['meta_step']}; {meta_min:.1f} min")
 
 

@@ -15,7 +15,7 @@ command -v "$PY" >/dev/null || PY=python3
 if [ -z "${LGL2O_DATA_MIRROR:-}" ] && [ -d ../shared/datasets ]; then
   export LGL2O_DATA_MIRROR=../shared/datasets
 fi
-.venv/bin/python -m lgl2o.data fetch
+.venv/bin/python -m lgl2o.problems.data fetch
 # The fetched bytes must be exactly the ones data.dvc pins.
 .venv/bin/dvc commit -f -q data.dvc
 git diff --exit-code --stat -- data.dvc || { echo "data/ does not match data.dvc" >&2; exit 1; }

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from lgl2o import data
-from lgl2o.paths import ROOT
+from lgl2o.problems import data
+from lgl2o.core.paths import ROOT
 
 # The offline mirror: $LGL2O_DATA_MIRROR, else ../shared/datasets beside the repo (dev and CI machines).
 _default_mirror = ROOT.parent / "shared" / "datasets"

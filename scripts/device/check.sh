@@ -8,6 +8,6 @@ export PYTHONUNBUFFERED=1 LGL2O_DATA_MIRROR=.gpu/mirror
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
 python3 -m lgl2o.data fetch mnist
-python3 -m pytest -q -p no:cacheprovider -o addopts="" tests/test_graphs.py tests/test_l2o_fast.py tests/test_optimizers.py 2>&1 | tail -15
-python3 -m lgl2o.bench --device cuda --graph --seeds 1 --steps 50 --repeats 7 --meta-optimizees 16 --meta-steps plain \
+python3 -m pytest -q -p no:cacheprovider -o addopts="" tests/engine/test_graphs.py tests/l2o/test_backends.py tests/optim/test_guards.py 2>&1 | tail -15
+python3 -m lgl2o.perf.bench --device cuda --graph --seeds 1 --steps 50 --repeats 7 --meta-optimizees 16 --meta-steps plain \
     --json "$OUT/bench_cuda.json"

@@ -1,0 +1,110 @@
+"""The guard ablation: how LGL2O estimates the expected future loss, and which fallback step it takes.
+
+A variant is LGL2O's settings plus its fallback, as in params.yaml::
+
+    {"compare": "fresh", "compare_batch": 1024, "z": 1.0, "fallback": "sgd", "fallback_lr": 0.3}
+
+(``compare``/``compare_batch``/``z``/``test`` as in ``optim.guards.LGL2O``; ``fallback`` "sgd" or "adam", at the
+tuned rate unless ``fallback_lr`` is given). Every variant runs beside the references (SGD, Adam, the
+L2O alone, GL2O) on the same seeds and batches, and is summarised by its loss early (where the L2O is
+fast) and late (where SGD wins), the share of steps on which it took the L2O, and the passes it spends.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..l2o.backends import make_step
+from ..l2o.checkpoint import load_l2o
+from ..l2o.model import LSTMOptimizer
+from ..l2o.optimizer import L2O
+from ..optim.baselines import SGD, Adam
+from ..optim.guards import LGL2O
+from ..problems.tasks import make_task
+from .artifacts import tuned_rates
+from .comparison import comparison_optimizers, evaluate_and_save
+
+REFERENCES = ("sgd", "adam", "l2o", "gl2o")
+FALLBACKS = ("sgd", "adam")
+SPEC_KEYS = ("compare", "compare_batch", "z", "test", "fallback", "fallback_lr", "reset_proposal_on_fallback",
+             "max_fallback_increase")
+
+
+def variant_name(name: str) -> str:
+    return f"lgl2o[{name}]"
+
+
+def variant_optimizer(net, lrs: dict, spec: dict) -> LGL2O:
+    """The LGL2O of one variant (bad keys and values fail here, before anything runs)."""
+    unknown = set(spec) - set(SPEC_KEYS)
+    if unknown:
+        raise ValueError(f"unknown guard setting(s) {sorted(unknown)}; allowed: {', '.join(SPEC_KEYS)}")
+    spec = dict(spec)
+    fallback, lr = spec.pop("fallback", "sgd"), spec.pop("fallback_lr", None)
+    if fallback not in FALLBACKS:
+        raise ValueError(f"unknown fallback {fallback!r}; allowed: {', '.join(FALLBACKS)}")
+    step = SGD(lr if lr is not None else lrs["sgd"]) if fallback == "sgd" else Adam(lr if lr is not None else lrs["adam"])
+    return LGL2O(L2O(net), step, **spec)
+
+
+def ablation_optimizers(net, lrs: dict, variants: dict, references: bool = True) -> dict:
+    """The references (SGD, Adam, L2O, GL2O at the tuned rates; unless ``references`` is False) and one
+    LGL2O per variant."""
+    refs = comparison_optimizers(net, lrs) if references else {}
+    opts = {name: refs[name] for name in REFERENCES if name in refs}
+    opts.update({variant_name(n): variant_optimizer(net, lrs, spec) for n, spec in variants.items()})
+    return opts
+
+
+def run_ablation(task: dict, l2o_checkpoint, rates, rates_horizon, variants: dict, steps: int, seeds,
+                 log_every: int, report_steps=(), out_dir=None, l2o_step: str = "plain",
+                 device="cpu", progress=True, resume_dir=None, checkpoint_every: int = 0, references: bool = True):
+    """Run every variant and (unless ``references`` is False) the references on ``task``; returns
+    (table, summary, problem) and, with ``out_dir``, writes ``curves.csv`` and ``metrics.json`` there.
+    ``l2o_step`` as in ``comparison.run_comparison``."""
+    if not variants:
+        raise ValueError("variants must name at least one guard variant")
+    lrs = tuned_rates(rates, rates_horizon)
+    net = load_l2o(l2o_checkpoint, device) if l2o_checkpoint else LSTMOptimizer().to(device)
+    stepper = make_step(net, l2o_step)
+    optimizers = ablation_optimizers(stepper, lrs, variants, references)  # validates every variant first
+    problem = make_task(**task, device=device)
+    table, summary = evaluate_and_save(problem, optimizers, steps, seeds, log_every, report_steps, out_dir,
+                                       {"lr": lrs, "l2o": str(l2o_checkpoint), "variants": variants},
+                                       progress, resume_dir, checkpoint_every)
+    return table, summary, problem
+
+
+def tidy_summary(table: pd.DataFrame, summary: dict) -> pd.DataFrame:
+    """One row per optimizer x reported step: mean, CI, L2O share, passes per step, diverged seeds."""
+    last = int(table.step.max())
+    end = table[table.step == last].groupby("optimizer")[["fwd", "bwd", "examples"]].first() / last
+    rows = []
+    for name, e in summary.items():
+        for key, v in e.items():
+            if key.startswith("full_loss@"):
+                rows.append({"optimizer": name, "kind": "reference" if name in REFERENCES else "variant",
+                             "step": int(key.split("@")[1]), "mean": v["mean"], "ci_low": v["ci95"][0],
+                             "ci_high": v["ci95"][1], "share": e.get("proposal_share", np.nan),
+                             "fwd_per_step": end.fwd[name], "bwd_per_step": end.bwd[name],
+                             "examples_per_step": end.examples[name],
+                             "diverged": f"{e['diverged_seeds']}/{e['seeds']}"})
+    return pd.DataFrame(rows)
+
+
+def recommend(tidy: pd.DataFrame, early: int, late: int, keep: float = 0.10):
+    """The variant to use by default, by a rule fixed before the runs: among the variants whose loss at
+    step ``early`` is within ``keep`` (relative) of the L2O's (they keep the fast start), the lowest mean
+    loss at step ``late``. Returns (name, reason); name is None if no variant keeps the fast start."""
+    at = lambda step: tidy[tidy.step == step].set_index("optimizer")["mean"]  # noqa: E731
+    e, f = at(early), at(late)
+    l2o_early = e.get("l2o", np.nan)
+    variants = [n for n in tidy[tidy.kind == "variant"].optimizer.unique() if n in e and n in f]
+    fast = [n for n in variants if e[n] <= (1 + keep) * l2o_early]
+    if not fast:
+        return None, (f"no variant is within {keep:.0%} of the L2O's loss at step {early} "
+                      f"({l2o_early:.4g}); the fast start is lost by every estimate")
+    best = min(fast, key=lambda n: f[n])
+    return best, (f"{best}: loss {e[best]:.4g} at step {early} (L2O {l2o_early:.4g}, SGD {e.get('sgd', np.nan):.4g}) "
+                  f"and {f[best]:.4g} at step {late} (SGD {f.get('sgd', np.nan):.4g}, Adam {f.get('adam', np.nan):.4g}, "
+                  f"GL2O {f.get('gl2o', np.nan):.4g}); {len(fast)} of {len(variants)} variants kept the fast start")

@@ -1,0 +1,64 @@
+"""Stage 08's measurement: time and passes per step of every optimizer, stepped by the loop's engine."""
+from __future__ import annotations
+
+import statistics
+import time
+
+import pandas as pd
+import torch
+
+from ..engine.loop import make_engine
+from ..l2o.optimizer import L2O
+from ..optim.baselines import SGD, Adam
+from ..optim.guards import GL2O, LGL2O
+
+
+def cost_optimizers(net, lr_sgd=3.0, lr_adam=0.01) -> dict:
+    """Every optimizer whose cost stage 08 measures (the weights and rates do not change the cost)."""
+    return {
+        "sgd": SGD(lr_sgd), "adam": Adam(lr_adam), "l2o": L2O(net), "gl2o": GL2O(L2O(net), lr=lr_sgd),
+        "lgl2o-sgd": LGL2O(L2O(net), SGD(lr_sgd)), "lgl2o-adam": LGL2O(L2O(net), Adam(lr_adam)),
+        # the comparison on the next step's batch, whose forward pass the next gradient reuses
+        "lgl2o-next": LGL2O(L2O(net), SGD(lr_sgd), compare="next"),
+    }
+
+
+@torch.no_grad()
+def time_steps(task, opt, seeds, steps, repeats, warmup=5, engine="eager"):
+    """(median ms per step, forward passes per step, backward passes per step) of the loop's step, by
+    ``engine`` (``engine.loop``: "eager", or "graph": replayed from a CUDA graph captured in the warm-up)."""
+    eng = make_engine(engine, task, opt, seeds)
+
+    def block(n):
+        for _ in range(n):
+            eng.step()
+
+    block(warmup)
+    times = []
+    oracle = eng.oracle
+    oracle.reset_counters()
+    for _ in range(repeats):
+        eng.sync()
+        t0 = time.perf_counter()
+        block(steps)
+        eng.sync()
+        times.append((time.perf_counter() - t0) / steps)
+    n = steps * repeats
+    return 1000 * statistics.median(times), oracle.fwd / n, oracle.bwd / n
+
+
+def cost_table(task, net, seeds, steps, repeats, engine="eager"):
+    """Per optimizer: ms per step, ratio to SGD, forward and backward passes per step (a DataFrame).
+    With the graph engine, ms is NaN where a graph cannot hold the step."""
+    from ..engine.graphs import GraphError
+
+    rows = []
+    for name, opt in cost_optimizers(net).items():
+        try:
+            ms, f, b = time_steps(task, opt, seeds, steps, repeats, engine=engine)
+        except GraphError:
+            ms, f, b = (float("nan"),) * 3
+        rows.append({"optimizer": name, "ms": ms, "fwd": f, "bwd": b})
+    df = pd.DataFrame(rows)
+    df["ratio_to_sgd"] = df.ms / df.ms[df.optimizer == "sgd"].iloc[0]
+    return df

@@ -1,0 +1,58 @@
+"""Per-experiment summaries of the tidy run tables: losses at chosen steps with 95% CIs over seeds,
+diverged seeds, and the share of steps on which a guard took the L2O proposal (plain JSON for DVC)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .stats import mean_ci
+
+
+def summarize(table: pd.DataFrame, steps=None) -> dict:
+    """Per optimizer: full-training-set loss at the given steps (default: the last) and test accuracy at
+    the end, mean and 95% CI over the seeds that did not diverge, diverged seeds counted, and the share of
+    steps on which a guard took the L2O proposal. Plain JSON for DVC metrics."""
+    last = int(table.step.max())
+    steps = sorted({*(int(s) for s in (steps or [])), last})
+    out = {}
+    for name, g in table.groupby("optimizer", sort=False):
+        per_seed = g.groupby("seed")
+        entry = {"seeds": int(per_seed.ngroups),
+                 "diverged_seeds": int((per_seed.diverged_at.first() >= 0).sum())}
+        for s in steps:
+            v = g[(g.step == s)].full_loss.to_numpy(float)
+            v = v[np.isfinite(v)]
+            if len(v):
+                m, lo, hi = mean_ci(v)
+                entry[f"full_loss@{s}"] = {"mean": m, "ci95": [lo, hi]}
+        acc = g[g.step == last].test_acc.to_numpy(float)
+        acc = acc[np.isfinite(acc)]
+        if len(acc):
+            m, lo, hi = mean_ci(acc)
+            entry["test_acc"] = {"mean": m, "ci95": [lo, hi]}
+        if g.proposal_share.notna().any():
+            entry["proposal_share"] = proposal_share(g)
+        out[name] = entry
+    return out
+
+
+def proposal_share(g: pd.DataFrame) -> float:
+    """Share of all steps on which the guard took the proposal (logged shares weighted by interval)."""
+    g = g.sort_values(["seed", "step"])
+    length = g.groupby("seed").step.diff()
+    ok = g.proposal_share.notna() & length.notna()
+    return float((g.proposal_share[ok] * length[ok]).sum() / length[ok].sum())
+
+
+def summary_table(summary: dict) -> pd.DataFrame:
+    """The summary as a readable table (one row per optimizer)."""
+    rows = []
+    for name, e in summary.items():
+        row = {"optimizer": name, "diverged": f"{e['diverged_seeds']}/{e['seeds']}"}
+        for k, v in e.items():
+            if isinstance(v, dict):
+                row[k] = f"{v['mean']:.4g} [{v['ci95'][0]:.4g}, {v['ci95'][1]:.4g}]"
+        if "proposal_share" in e:
+            row["L2O share"] = f"{e['proposal_share']:.2f}"
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("optimizer")

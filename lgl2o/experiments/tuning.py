@@ -1,0 +1,49 @@
+"""Learning-rate grid search for the baselines (SGD, Adam), logged in full.
+
+The guards' fallbacks use the rates chosen here, so they are tuned on seeds that no figure uses.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..engine.loop import evaluate
+from ..optim.baselines import SGD, Adam
+from .stats import mean_ci
+
+BASELINES = {"sgd": SGD, "adam": Adam}
+
+
+def grid_search(task, grid: dict[str, list[float]], steps: int, seeds, horizons=(100,), progress=True) -> pd.DataFrame:
+    """Full-training-set loss of every (optimizer, lr) at each horizon (and at ``steps``), per seed."""
+    unknown = set(grid) - set(BASELINES)
+    if unknown:
+        raise ValueError(f"unknown baseline(s) {sorted(unknown)}; allowed: {', '.join(BASELINES)}")
+    horizons = sorted({*(int(h) for h in horizons if 0 < int(h) < steps), int(steps)})
+    opts = {f"{kind}@{lr:g}": BASELINES[kind](lr) for kind, lrs in grid.items() for lr in lrs}
+    df = evaluate(task, opts, steps, seeds, log_every=steps, full_steps=horizons, progress=progress,
+                  test_accuracy=False)
+    df = df[df.step.isin(horizons)]
+    kind_lr = df.optimizer.str.split("@", expand=True)
+    return pd.DataFrame({"optimizer": kind_lr[0], "lr": kind_lr[1].astype(float), "seed": df.seed,
+                         "step": df.step, "full_loss": df.full_loss}).reset_index(drop=True)
+
+
+def summarize(grid: pd.DataFrame) -> pd.DataFrame:
+    """Mean and 95% CI over seeds per (optimizer, lr, step); a diverged seed makes the mean inf."""
+    rows = []
+    for (opt, lr, step), g in grid.groupby(["optimizer", "lr", "step"]):
+        v = g.full_loss.to_numpy(float)
+        v = np.where(np.isfinite(v), v, np.inf)
+        m, lo, hi = mean_ci(v)
+        rows.append({"optimizer": opt, "lr": lr, "step": step, "mean": m, "ci_low": lo, "ci_high": hi,
+                     "diverged_seeds": int((~np.isfinite(v)).sum())})
+    return pd.DataFrame(rows)
+
+
+def best_rates(summary: pd.DataFrame) -> dict:
+    """{horizon: {optimizer: lr}} with the lowest mean full loss at each horizon."""
+    out: dict = {}
+    for step, g in summary.groupby("step"):
+        out[int(step)] = {opt: float(h.loc[h["mean"].idxmin(), "lr"]) for opt, h in g.groupby("optimizer")}
+    return out

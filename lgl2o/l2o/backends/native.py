@@ -1,0 +1,133 @@
+"""The ``native`` step backend: each LSTM layer in one compiled C loop (CPU, float32).
+
+``NativeLSTM(net)`` computes what ``fast.FastLSTM(net)`` computes, with the same state layout, to
+floating-point rounding (``tests/l2o/test_backends.py`` runs every check of the fast step on it too). Per
+layer, ``csrc/lstm_cell.c`` does the input preprocessing, the gate matmul and the cell's gate functions
+in one pass over blocks of coordinates, so the (4H, P) pre-activations stay in registers.
+
+The C file is compiled on first use with the system C compiler (``$CC``, default ``cc``: GCC or Clang on
+x86-64 Linux with glibc's libmvec) into ``build/native/<key>/`` under the repo root (git-ignored;
+``LGL2O_NATIVE_BUILD`` names another folder), keyed by the source, the compiler's command, flags and
+version, and the CPU, since ``-march=native`` builds for the machine it runs on. Where that fails it raises
+``NativeUnavailable`` saying why.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import math
+import os
+import shlex
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from ...core.io import atomic
+from ...core.paths import ROOT
+from .hidden_major import HiddenMajorLSTM
+
+SOURCE = Path(__file__).parent / "csrc" / "lstm_cell.c"
+# no -ffast-math: NaN and infinity must propagate (lstm_cell.c says how libmvec is reached without it)
+# -mprefer-vector-width=512: GCC's default of 256 bits leaves half of an AVX-512 register unused
+FLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512", "-fno-math-errno", "-fopenmp", "-shared", "-fPIC"]
+LIBS = ["-lmvec", "-lm"]
+
+
+class NativeUnavailable(RuntimeError):
+    """The C layer could not be built or loaded on this machine."""
+
+
+def _cpu_signature() -> str:
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return os.uname().machine
+    lines = [ln for ln in info.splitlines() if ln.startswith(("model name", "flags", "Features"))]
+    return "\n".join(sorted(set(lines)))
+
+
+@lru_cache(maxsize=None)
+def load(cc: tuple[str, ...] | None = None) -> ctypes.CDLL:
+    """The compiled layer, built on first use with ``cc`` (default: ``$CC`` or ``cc``; see the module's
+    docstring)."""
+    cc = list(cc or shlex.split(os.environ.get("CC", "cc")))
+    try:
+        version = subprocess.run([*cc, "--version"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise NativeUnavailable(f"the native L2O step needs a C compiler; {' '.join(cc)!r} failed: {e}. "
+                                "Set CC, or use the fast step (l2o_step: fast)") from e
+    key = hashlib.sha256("\0".join([SOURCE.read_text(), *cc, *FLAGS, *LIBS, version, _cpu_signature()]).encode())
+    folder = Path(os.environ.get("LGL2O_NATIVE_BUILD", ROOT / "build" / "native")) / key.hexdigest()[:12]
+    lib = folder / "liblgl2o_cell.so"
+    if not lib.exists():
+        with atomic(lib) as tmp:  # concurrent builds are safe: each renames a whole library into place
+            done = subprocess.run([*cc, *FLAGS, "-o", str(tmp), str(SOURCE), *LIBS], capture_output=True, text=True)
+            if done.returncode:
+                raise NativeUnavailable(f"compiling {SOURCE.name} failed ({' '.join(cc)}):\n{done.stderr.strip()}")
+    try:
+        dll = ctypes.CDLL(str(lib))
+    except OSError as e:
+        raise NativeUnavailable(f"loading {lib} failed: {e}") from e
+    f = dll.lgl2o_lstm_layer
+    L, ptr = ctypes.c_long, ctypes.c_void_p
+    f.argtypes = ([ptr, L, L, L] + [ctypes.c_float] * 3 + [ptr, L, L] * 2 + [ptr] + [ptr, L, L] * 2
+                  + [L, L, L, ctypes.c_int])
+    f.restype = None
+    dll.lgl2o_lstm_units.restype = ctypes.c_int
+    return dll
+
+
+def _rows(t: torch.Tensor):
+    """(pointer, stride of runs, stride of rows) of an (S, rows, P) float32 CPU tensor, rows contiguous."""
+    if t.dtype != torch.float32 or t.device.type != "cpu" or t.dim() != 3 or t.stride(2) != 1:
+        raise ValueError(f"the native layer takes float32 CPU tensors (S, H, P) with contiguous rows, got "
+                         f"{t.dtype} on {t.device} with shape {tuple(t.shape)} and strides {t.stride()}")
+    return t.data_ptr(), t.stride(0), t.stride(1)
+
+
+class NativeLSTM(HiddenMajorLSTM):
+    """``net``'s step with every layer in one call of ``csrc/lstm_cell.c`` (CPU, float32)."""
+
+    def __init__(self, net):
+        super().__init__(net)
+        lib = load()
+        self._layer, self._units = lib.lgl2o_lstm_layer, lib.lgl2o_lstm_units()
+        # l2o.model.preprocess's constants as float32, as PyTorch applies them to a float32 gradient
+        p = self.config.preproc_p
+        self._preproc = tuple(torch.tensor([p, math.exp(-p), math.exp(p)]).tolist())
+
+    def pack(self, weights):
+        """Each (4H, K) matrix in the C loop's order: (H / U, K, U, 4), U units at a time, their four gates
+        side by side, zeros for the units past H where U does not divide it."""
+        H, U = self.config.hidden, self._units
+        Hp = -(-H // U) * U
+        out = []
+        for w in weights:
+            w = w.view(4, H, -1)
+            if Hp > H:
+                w = torch.cat((w, w.new_zeros(4, Hp - H, w.shape[2])), 1)
+            out.append(w.view(4, Hp // U, U, -1).permute(1, 3, 2, 0).contiguous())
+        return out
+
+    def forward(self, grad: torch.Tensor, state: tuple) -> tuple[torch.Tensor, tuple]:
+        if grad.device.type != "cpu" or grad.dtype != torch.float32:
+            raise ValueError(f"NativeLSTM runs on float32 CPU tensors, got {grad.dtype} on {grad.device} "
+                             "(the fast step runs anywhere)")
+        self.check(grad, state)
+        H = self.config.hidden
+        lead, P = grad.shape[:-1], grad.shape[-1]
+        g = grad.reshape(-1, 1, P).contiguous()  # one input row per run, preprocessed in the C loop
+        S = g.shape[0]
+        state = [s.reshape(S, H, P).contiguous() for s in state]
+        # the new state is handed to the caller (it becomes the optimizer's state), so it is allocated
+        # per step; the packed weights are kept between steps (``weights``)
+        x, new = g, []
+        for layer, weights in enumerate(self.weights()):
+            c, h = torch.empty_like(state[0]), torch.empty_like(state[0])
+            self._layer(*_rows(x), weights.shape[1] - H - 1, *(self._preproc if layer == 0 else (0.0, 0.0, 0.0)),
+                        *_rows(state[2 * layer]), *_rows(state[2 * layer + 1]), weights.data_ptr(),
+                        *_rows(c), *_rows(h), S, H, P, torch.get_num_threads())
+            x, new = h, new + [h, c]
+        return self.output(h).view(grad.shape), tuple(s.view(*lead, H, P) for s in new)

@@ -1,0 +1,172 @@
+"""The guards: LGL2O (the loss guard of the paper) and GL2O (Heaton et al.'s safeguard).
+
+Both wrap a proposal optimizer (the L2O) and follow the protocol of ``optim.protocol``. Inner states
+(a documented choice, docs/design.md): the proposal and the fallback both step from the gradient at the
+current iterate, and both inner states (the L2O's LSTM state, Adam's moments) advance every step,
+whichever candidate is kept. ``LGL2O(reset_proposal_on_fallback=True)`` instead zeroes the proposal's
+state on the runs where its candidate was rejected.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .decision import TESTS, proposal_is_better
+from .protocol import Guard, check_positive, map_state, where_runs
+
+
+class LGL2O(Guard):
+    """Loss-Guarded L2O: keep whichever candidate has the lower estimated loss.
+
+    Both candidates come from the same gradient at x. Their losses are estimated on ``compare``:
+      "fresh": a fresh minibatch of ``compare_batch`` examples from the guard's own stream (the
+               paper-literal choice; common random numbers: one batch for both candidates);
+      "full":  the whole training set (the exact expected loss, a reference);
+      "same":  the minibatch the gradient was computed on;
+      "next":  the next step's minibatch; the winner's forward pass is reused by the next gradient,
+               so the comparison costs one forward pass net.
+    The proposal is taken only if it is finite, its mean loss is lower, and ``test`` ("mean": a paired
+    test with ``z`` standard errors; "sign": a sign test; ``decision.proposal_is_better``) is confident of
+    it. Heavy-tailed differences inflate the mean test's standard error exactly when one candidate is
+    catastrophic, so that test can keep a diverging fallback step; the sign test's threshold does not
+    depend on the size of the differences.
+    Ties and non-finite losses go to the fallback.
+
+    ``max_fallback_increase`` (default None: off) refuses a catastrophic fallback step: when the fallback
+    candidate's estimated loss is above (1 + max_fallback_increase) times the current iterate's on the
+    same comparison examples (one more forward pass), the proposal is taken wherever its estimate is
+    lower, confident or not. Heavy-tailed differences can keep the test from ever being confident exactly
+    when the fallback step wrecks a few examples (seen on the conv net of stage 05).
+    """
+
+    COMPARE = ("fresh", "full", "same", "next")
+    TESTS = TESTS
+
+    def __init__(self, proposal, fallback, compare: str = "fresh", compare_batch: int | None = None,
+                 z: float = 0.0, reset_proposal_on_fallback: bool = False, test: str = "mean",
+                 max_fallback_increase: float | None = None):
+        if compare not in self.COMPARE:
+            raise ValueError(f"unknown compare {compare!r}; allowed: {', '.join(self.COMPARE)}")
+        if test not in self.TESTS:
+            raise ValueError(f"unknown test {test!r}; allowed: {', '.join(self.TESTS)}")
+        if test == "sign" and compare == "full":
+            raise ValueError("test='sign' needs per-example losses; compare='full' is exact, use test='mean'")
+        if compare_batch is not None and compare != "fresh":
+            raise ValueError(f"compare_batch applies to compare='fresh' only (got compare={compare!r})")
+        if compare_batch is not None:
+            check_positive("compare_batch", compare_batch)
+        if not (math.isfinite(z) and z >= 0):
+            raise ValueError(f"z must be a finite number >= 0, got {z!r}")
+        cap = max_fallback_increase
+        if cap is not None and not (isinstance(cap, (int, float)) and math.isfinite(cap) and cap >= 0):
+            raise ValueError(f"max_fallback_increase must be None or a finite number >= 0, got {cap!r}")
+        self.proposal, self.fallback = proposal, fallback
+        self.compare, self.compare_batch, self.z, self.test = compare, compare_batch, float(z), test
+        self.reset = reset_proposal_on_fallback
+        self.max_fallback_increase = max_fallback_increase
+
+    def init(self, params):
+        return {"proposal": self.proposal.init(params), "fallback": self.fallback.init(params)}
+
+    def _losses(self, oracle, yp, yf):
+        """Per-run (mean proposal loss, mean fallback loss, whether the test is confident the proposal is
+        better, the forward passes for compare="next")."""
+        if self.compare == "full":
+            lp, lf = oracle.full_loss(yp), oracle.full_loss(yf)
+            return lp, lf, lp < lf, None
+        if self.compare == "same":
+            batch = oracle.batch
+        elif self.compare == "next":
+            batch = oracle.next_batch()
+        else:
+            batch = oracle.fresh_batch(self.compare_batch)
+        (ep, cp), (ef, cf) = oracle.forward(yp, batch), oracle.forward(yf, batch)
+        lp, lf, confident = proposal_is_better(ep, ef, self.test, self.z)
+        return lp, lf, confident, (batch, ep, cp, ef, cf)
+
+    def step(self, params, state, grad, oracle):
+        yp, sp, _ = self.proposal.step(params, state["proposal"], grad, oracle)
+        yf, sf, _ = self.fallback.step(params, state["fallback"], grad, oracle)
+        lp, lf, confident, fwd = self._losses(oracle, yp, yf)
+        info = {}
+        if self.max_fallback_increase is not None:  # the current iterate's loss on the same examples
+            current = oracle.full_loss(params) if fwd is None else oracle.forward(params, fwd[0])[0].mean(1)
+            # written as "not <=" so that a non-finite fallback loss counts as catastrophic
+            refuse = ~(lf <= (1 + self.max_fallback_increase) * current) & (lp < lf) & ~confident
+            confident = confident | refuse
+            info["refused_fallback"] = refuse
+        take = torch.isfinite(lp) & torch.isfinite(yp).all(1) & confident
+        new = where_runs(take, yp, yf)
+        if fwd is not None and self.compare == "next":
+            batch, ep, cp, ef, cf = fwd
+            oracle.keep_forward(new, batch, take, (ep, cp), (ef, cf))
+        if self.reset:
+            sp = map_state(lambda v: where_runs(take, v, torch.zeros_like(v)) if v.dim() else v, sp)
+        return new, {"proposal": sp, "fallback": sf}, {"took_proposal": take, "loss_proposal": lp, "loss_fallback": lf,
+                                                       **info}
+
+
+MU_RULES = ("ema", "geometric", "recent_term", "recent_max")
+
+
+class GL2O(Guard):
+    """Safeguarded L2O (Heaton et al.): accept the proposal y iff lr * ||grad f_B(y)|| < (1 - delta) * mu.
+
+    The fallback is an SGD step with ``lr``; the residual is that of the fixed-point operator
+    T(x) = x - lr * grad f(x), ||x - T(x)|| = lr * ||grad f(x)||, on the current minibatch B. mu starts at
+    the residual at x0 and changes only when a proposal is accepted, by ``mu_rule``:
+      "ema":         mu <- theta * r(y) + (1 - theta) * mu          (default, theta = 0.1)
+      "geometric":   mu <- (1 - delta) * mu
+      "recent_term": mu <- r(y)
+      "recent_max":  mu <- max of the last ``window`` accepted residuals (mu0 fills the window)
+    """
+
+    def __init__(self, proposal, lr: float, delta: float = 0.1, theta: float = 0.1,
+                 mu_rule: str = "ema", window: int = 10):
+        check_positive("lr", lr)
+        if not 0 < delta < 1:
+            raise ValueError(f"delta must be in (0, 1), got {delta!r}")
+        if not 0 < theta <= 1:
+            raise ValueError(f"theta must be in (0, 1], got {theta!r}")
+        if mu_rule not in MU_RULES:
+            raise ValueError(f"unknown mu_rule {mu_rule!r}; allowed: {', '.join(MU_RULES)}")
+        if int(window) < 1:
+            raise ValueError(f"window must be a positive integer, got {window!r}")
+        self.proposal, self.lr, self.delta, self.theta = proposal, float(lr), float(delta), float(theta)
+        self.mu_rule, self.window = mu_rule, int(window)
+
+    def init(self, params):
+        S = params.shape[0]
+        nan = torch.full((S,), float("nan"), dtype=params.dtype, device=params.device)
+        return {"proposal": self.proposal.init(params), "mu": nan,
+                "history": torch.full((S, self.window), float("nan"), dtype=params.dtype, device=params.device)}
+
+    def update_mu(self, mu, history, r, accept):
+        """The mu rule applied where ``accept``; returns (mu, history)."""
+        if self.mu_rule == "ema":
+            new = self.theta * r + (1 - self.theta) * mu
+        elif self.mu_rule == "geometric":
+            new = (1 - self.delta) * mu
+        elif self.mu_rule == "recent_term":
+            new = r
+        else:
+            rolled = torch.cat((history[:, 1:], r.unsqueeze(1)), dim=1)
+            history = where_runs(accept, rolled, history)
+            new = history.max(1).values
+        return torch.where(accept, new, mu), history
+
+    def step(self, params, state, grad, oracle):
+        mu, history = state["mu"], state["history"]
+        # mu0 = the residual at x0, on the runs at their first step (no host-side branch: capturable)
+        first = torch.isnan(mu)
+        r0 = self.lr * grad.norm(dim=1)
+        mu = torch.where(first, r0, mu)
+        history = where_runs(first, r0.unsqueeze(1).expand_as(history), history)
+        y, sp, _ = self.proposal.step(params, state["proposal"], grad, oracle)
+        _, gy = oracle.grad(y)
+        r = self.lr * gy.norm(dim=1)
+        accept = torch.isfinite(r) & torch.isfinite(y).all(1) & (r < (1 - self.delta) * mu)
+        mu, history = self.update_mu(mu, history, r, accept)
+        new = where_runs(accept, y, params - self.lr * grad)
+        return new, {"proposal": sp, "mu": mu, "history": history}, {"took_proposal": accept, "residual": r, "mu": mu}

@@ -1,0 +1,129 @@
+"""The package files a stage's numbers depend on, from the import graph of its notebook.
+
+    python -m lgl2o.pipeline.deps            # every notebook's dependencies, as dvc.yaml lists them
+    python -m lgl2o.pipeline.deps --write    # rewrite the package files among dvc.yaml's deps to match
+
+A stage depends on every module its notebook imports, directly or through other modules (imports inside
+functions included), except the layers that cannot change a number: ``core`` (paths, atomic writes) and
+``pipeline`` (the stage runner, the report, the figures), the top-level ``__init__`` (the lazily loaded
+public API) and the subpackages' ``__init__`` files that hold only their docstring. A module that compiles
+C source depends on that source too.
+``tests/pipeline/test_dvc_pipeline.py`` checks that ``dvc.yaml`` lists exactly these files.
+"""
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+from ..core.paths import ROOT
+
+PACKAGE = ROOT / "lgl2o"
+NO_NUMBERS = ("lgl2o/core/", "lgl2o/pipeline/")
+SOURCES = {"lgl2o/l2o/backends/native.py": ("lgl2o/l2o/backends/csrc/lstm_cell.c",)}
+
+
+def _module_file(name: str) -> Path | None:
+    """The file of module ``lgl2o.x.y`` (a package's __init__.py), or None outside the package."""
+    if name != "lgl2o" and not name.startswith("lgl2o."):
+        return None
+    base = ROOT.joinpath(*name.split("."))
+    for f in (base.with_suffix(".py"), base / "__init__.py"):
+        if f.is_file():
+            return f
+    return None
+
+
+def _imported(tree: ast.AST, package: str) -> set[str]:
+    """Module names imported anywhere in ``tree`` (relative imports resolved against ``package``)."""
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1])
+                mod = f"{base}.{node.module}" if node.module else base
+            else:
+                mod = node.module
+            out.add(mod)
+            out.update(f"{mod}.{a.name}" for a in node.names)  # "from pkg import module"
+    return out
+
+
+def _closure(start: set[Path]) -> set[Path]:
+    """Every package file that the files ``start`` reach by imports, themselves included."""
+    seen, todo = set(start), list(start)
+    while todo:
+        path = todo.pop()
+        rel = path.relative_to(ROOT).with_suffix("")
+        package = ".".join(rel.parts[:-1])  # for a package's __init__, the package itself
+        for name in _imported(ast.parse(path.read_text()), package):
+            parts = name.split(".")
+            for i in range(1, len(parts) + 1):  # a module's parent packages run first
+                f = _module_file(".".join(parts[:i]))
+                if f is not None and f not in seen:
+                    seen.add(f)
+                    todo.append(f)
+    return seen
+
+
+def _docstring_only(rel: str) -> bool:
+    body = ast.parse((ROOT / rel).read_text()).body
+    return all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) for n in body)
+
+
+def notebook_deps(notebook: str | Path) -> list[str]:
+    """Repo-relative files that the stage of ``notebook`` (its paired .py) depends on, sorted."""
+    py = ROOT / "notebooks" / f"{Path(notebook).stem}.py"
+    start = {f for f in map(_module_file, _imported(ast.parse(py.read_text()), "lgl2o")) if f is not None}
+    rel = {f.relative_to(ROOT).as_posix() for f in _closure(start)}
+    rel = {r for r in rel if not r.startswith(NO_NUMBERS) and r != "lgl2o/__init__.py" and not _docstring_only(r)}
+    rel |= {src for r in rel for src in SOURCES.get(r, ())}
+    return sorted(rel)
+
+
+def stage_notebook(stage: dict) -> str | None:
+    """The notebook among a dvc.yaml stage's deps (``do`` of a foreach stage), or None."""
+    body = stage.get("do", stage)
+    return next((d for d in body.get("deps", []) if str(d).startswith("notebooks/")), None)
+
+
+def write_dvc_yaml(path: Path = ROOT / "dvc.yaml") -> None:
+    """Replace the package files among every stage's deps with ``notebook_deps`` (comments kept)."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    yaml.width = 4096
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    doc = yaml.load(path.read_text())
+    for stage in doc["stages"].values():
+        nb = stage_notebook(stage)
+        if nb is None:
+            continue
+        deps = stage.get("do", stage)["deps"]
+        keep = [d for d in deps if not str(d).startswith("lgl2o/")]
+        deps[:] = keep[:1] + notebook_deps(nb) + keep[1:]
+    with open(path, "w") as f:
+        yaml.dump(doc, f)
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m lgl2o.pipeline.deps", description=__doc__.splitlines()[0])
+    ap.add_argument("--write", action="store_true", help="rewrite dvc.yaml's package deps")
+    args = ap.parse_args(argv)
+    if args.write:
+        write_dvc_yaml()
+        return 0
+    for py in sorted((ROOT / "notebooks").glob("*.py")):
+        print(f"{py.stem}:")
+        for d in notebook_deps(py):
+            print(f"  - {d}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

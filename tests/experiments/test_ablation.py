@@ -1,0 +1,62 @@
+"""The guard ablation's building blocks: variants built as specified, bad specs refused, the default
+chosen by the stated rule, and a tiny real run whose summary has every variant and reference."""
+import pandas as pd
+import pytest
+
+from lgl2o.experiments import ablation
+import lgl2o as O
+from lgl2o.l2o.model import LSTMOptimizer
+
+LRS = {"sgd": 3.0, "adam": 0.03}
+
+
+def test_a_variant_is_the_lgl2o_it_names():
+    net = LSTMOptimizer()
+    opt = ablation.variant_optimizer(net, LRS, {"compare": "fresh", "compare_batch": 1024, "z": 2.0,
+                                                "fallback": "sgd", "fallback_lr": 0.3})
+    assert isinstance(opt, O.LGL2O) and isinstance(opt.fallback, O.SGD)
+    assert (opt.compare, opt.compare_batch, opt.z, opt.fallback.lr) == ("fresh", 1024, 2.0, 0.3)
+    adam = ablation.variant_optimizer(net, LRS, {"compare": "next", "fallback": "adam"})
+    assert isinstance(adam.fallback, O.Adam) and adam.fallback.lr == 0.03 and adam.compare == "next"
+    assert ablation.variant_optimizer(net, LRS, {}).fallback.lr == 3.0  # the tuned SGD rate by default
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"compare": "fresh", "temperature": 1.0}, "unknown guard setting"),
+    ({"fallback": "rmsprop"}, "unknown fallback 'rmsprop'; allowed: sgd, adam"),
+    ({"compare": "mean"}, "unknown compare 'mean'"),
+    ({"fallback_lr": -1.0}, "lr must be a positive number"),
+    ({"z": -1.0}, "z must be a finite number >= 0"),
+])
+def test_a_bad_variant_is_refused_before_anything_runs(spec, message):
+    with pytest.raises(ValueError, match=message):
+        ablation.variant_optimizer(LSTMOptimizer(), LRS, spec)
+
+
+def _tidy(rows):
+    return pd.DataFrame([{"optimizer": o, "kind": "reference" if o in ablation.REFERENCES else "variant",
+                          "step": s, "mean": m} for o, s, m in rows])
+
+
+def test_recommend_takes_the_best_late_loss_among_variants_that_keep_the_fast_start():
+    tidy = _tidy([("l2o", 20, 0.60), ("sgd", 20, 1.05), ("l2o", 2000, 0.50), ("sgd", 2000, 0.12),
+                  ("lgl2o[a]", 20, 0.62), ("lgl2o[a]", 2000, 0.30),   # fast start, poor end
+                  ("lgl2o[b]", 20, 0.65), ("lgl2o[b]", 2000, 0.15),   # fast start (within 10%), best end
+                  ("lgl2o[c]", 20, 0.90), ("lgl2o[c]", 2000, 0.10)])  # best end, but lost the start
+    name, reason = ablation.recommend(tidy, early=20, late=2000)
+    assert name == "lgl2o[b]" and "2 of 3 variants kept the fast start" in reason
+    name, reason = ablation.recommend(tidy, early=20, late=2000, keep=0.01)
+    assert name is None and "no variant" in reason
+
+
+def test_a_small_ablation_run_reports_every_variant_and_reference(tmp_path):
+    guards = {"paper": {"compare": "fresh"}, "z1": {"compare": "fresh", "z": 1.0}, "adam": {"fallback": "adam"}}
+    task = {"kind": "mlp", "dataset": "digits", "hidden": [8], "activation": "sigmoid", "batch_size": 32}
+    table, summary, _ = ablation.run_ablation(task, None, LRS, None, guards, steps=12, seeds=[0, 1],
+                                              log_every=6, report_steps=[3], out_dir=tmp_path, progress=False)
+    tidy = ablation.tidy_summary(table, summary)
+    names = {"sgd", "adam", "l2o", "gl2o", "lgl2o[paper]", "lgl2o[z1]", "lgl2o[adam]"}
+    assert set(tidy.optimizer) == names and set(tidy.step) == {3, 12}
+    assert (tidy[tidy.kind == "variant"].share.between(0, 1)).all()
+    assert (tidy[tidy.optimizer == "lgl2o[paper]"].fwd_per_step == 3).all()  # gradient + two candidates
+    assert (tmp_path / "curves.csv").exists() and (tmp_path / "metrics.json").exists()

@@ -1,0 +1,68 @@
+"""dvc.yaml's conventions (docs/design.md): stage name = notebook = params.yaml section; plots read stage outputs."""
+import json
+
+import yaml
+
+from lgl2o.core.paths import ROOT
+from lgl2o.engine.loop import COLUMNS
+
+DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def _stages():
+    """(name, variant or None, definition with ${item} substituted) for every stage and foreach variant."""
+    for name, st in DVC["stages"].items():
+        if "foreach" not in st:
+            yield name, None, st
+            continue
+        for item in st["foreach"]:
+            yield name, item, yaml.safe_load(yaml.safe_dump(st["do"]).replace("${item}", str(item)))
+
+
+def _paths(entries):
+    return [next(iter(e)) if isinstance(e, dict) else e for e in entries or []]
+
+
+def test_every_notebook_is_one_stage_named_after_it_with_its_params_section():
+    notebooks = {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}
+    assert set(DVC["stages"]) == notebooks
+    for name, variant, st in _stages():
+        assert st["cmd"] == f"python -m lgl2o.pipeline.stage {name}" + (f" --variant {variant}" if variant else "")
+        assert f"notebooks/{name}.ipynb" in st["deps"] and st["params"] == [name]
+        assert name in PARAMS and (variant is None or variant in PARAMS[name]["variants"])
+        outs = _paths(st.get("outs")) + _paths(st.get("metrics"))
+        assert any(p.endswith("notebook.ipynb") for p in outs), name
+
+
+def test_dvc_plots_read_stage_outputs_through_a_template_that_exists():
+    outs = {p for _, _, st in _stages() for key in ("outs", "plots") for p in _paths(st.get(key))}
+    for entry in DVC["plots"]:
+        path, spec = next(iter(entry.items()))
+        assert path in outs, path
+        template = ROOT / ".dvc" / "plots" / f"{spec['template']}.json"
+        text = template.read_text()
+        json.loads(text)
+        assert {spec["x"], spec["y"]} <= set(COLUMNS)
+        for column in ("step", "full_loss", "optimizer"):  # the columns the template draws
+            assert f"datum.{column}" in text or f'"{column}"' in text
+            assert column in COLUMNS
+
+
+def test_every_stage_depends_on_exactly_the_package_files_its_notebook_imports():
+    from lgl2o.pipeline.deps import notebook_deps, stage_notebook
+
+    for name, variant, st in _stages():
+        listed = sorted(d for d in st["deps"] if d.startswith("lgl2o/"))
+        assert listed == notebook_deps(stage_notebook(st)), (
+            f"{name}: dvc.yaml's package deps are not its notebook's imports; run `python -m lgl2o.pipeline.deps --write`")
+
+
+def test_the_import_graph_sees_imports_inside_functions_and_the_sources_of_compiled_code():
+    from lgl2o.pipeline.deps import notebook_deps
+
+    deps = notebook_deps("03_in_distribution")
+    # make_step imports the native backend inside a function; native.py compiles csrc/lstm_cell.c
+    assert "lgl2o/l2o/backends/native.py" in deps and "lgl2o/l2o/backends/csrc/lstm_cell.c" in deps
+    assert not any(d.startswith(("lgl2o/core/", "lgl2o/pipeline/")) for d in deps)
+    assert "lgl2o/experiments/ablation.py" not in deps  # not imported by the comparison
