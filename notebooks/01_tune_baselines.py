@@ -21,37 +21,18 @@
 #
 # The defaults below are a smoke configuration (seconds); `dvc repro` injects the `params.yaml` scale.
 
-# %% tags=["parameters"]
-out_dir = "scratch/01_tune_baselines"  # repo-relative; the DVC stage writes results/01_tune_baselines
-figure = "scratch/01_tune_baselines.png"
-task = {"kind": "mlp", "dataset": "mnist", "hidden": [20], "activation": "sigmoid", "batch_size": 128}
-grid = {"sgd": [0.3, 3.0], "adam": [0.003, 0.03]}
-steps = 20
-horizons = [10]
-seeds = [100, 101]
-device = "cpu"
-
 # %%
-from lgl2o.core import io
-from lgl2o.experiments import artifacts, tuning
-from lgl2o.pipeline import plots
-from lgl2o.problems import tasks
+from lgl2o.pipeline.stages import tune_baselines
 
-problem = tasks.make_task(**task, device=device)
-table = tuning.grid_search(problem, grid, steps, seeds, horizons)
-summary = tuning.summarize(table)
-best = tuning.best_rates(summary)
-io.write_csv(table, f"{out_dir}/grid.csv")
-artifacts.write_best_rates(best, f"{out_dir}/best.json", problem.name, steps, seeds)
-summary.pivot_table(index=["optimizer", "lr"], columns="step", values="mean")
+# %% tags=["parameters"]
+out_dir = "scratch/01_tune_baselines"  # the stage writes results/01_tune_baselines
+figure = "scratch/01_tune_baselines.png"
+config = {"task": tune_baselines.MNIST_MLP, "grid": {"sgd": [0.3, 3.0], "adam": [0.003, 0.03]}, "steps": 20,
+          "horizons": [10], "seeds": [100, 101], "device": "cpu"}
 
 # %% [markdown]
-# The table gives the mean full-training-set loss over the tuning seeds after each horizon. Below, the
-# same with 95% intervals over seeds. The rates with the lowest loss at each horizon:
+# The table gives the mean full-training-set loss over the tuning seeds after each horizon, the figure the
+# same with 95% intervals over seeds; above them, the rates with the lowest loss at each horizon.
 
 # %%
-best
-
-# %%
-fig = plots.lr_grid(summary, title=f"{problem.name}: learning-rate grid ({len(seeds)} seeds)")
-plots.save(fig, figure, scale_note=f"{len(seeds)} seeds, {steps} steps")
+tune_baselines.run(config, out_dir, figure)

@@ -21,23 +21,14 @@
 # Here the proposals are the meta-trained L2O (out of distribution: it never saw a quadratic), a random
 # one and a divergent one (x -> 10x + 1); the bound is the dashed line.
 
+# %%
+from lgl2o.pipeline.stages import convex_guarantee
+
 # %% tags=["parameters"]
-out_dir = "scratch/07_convex_guarantee"
+out_dir = "scratch/07_convex_guarantee"  # the stage writes results/07_convex_guarantee
 figure = "scratch/07_convex_guarantee.png"
-quadratic = {"dim": 100, "mu": 0.01, "L": 1.0, "f_star": 0.0, "seed": 0}
-l2o_checkpoint = None  # models/l2o at paper scale; None: an untrained LSTM (smoke only)
-steps = 50
-seeds = [0, 1]
-device = "cpu"
+config = {"quadratic": {"dim": 100, "mu": 0.01, "L": 1.0, "f_star": 0.0, "seed": 0}, "l2o_checkpoint": None,
+          "steps": 50, "seeds": [0, 1], "device": "cpu"}  # l2o_checkpoint None: an untrained LSTM (smoke only)
 
 # %%
-from lgl2o.experiments import convex
-from lgl2o.pipeline import plots
-
-table, violations, final, problem = convex.run_convex(quadratic, l2o_checkpoint, steps, seeds, device, out_dir)
-print(f"points of a guarded run above the bound: {violations}")
-final
-
-# %%
-fig = plots.gap_vs_bound(table, title=f"{problem.name}: f(x_k) - f* under a GD guard (step 1/L)")
-plots.save(fig, figure, scale_note=f"{len(seeds)} seeds, {steps} steps, L2O: {l2o_checkpoint or 'untrained (smoke)'}")
+convex_guarantee.run(config, out_dir, figure)

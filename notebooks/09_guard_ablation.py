@@ -35,51 +35,24 @@
 # over seeds; dashed line = SGD, dotted = Adam), and the share of steps on which each guard took the L2O.
 # A good guard sits at the L2O's loss early and at or below SGD's late.
 
+# %%
+from lgl2o.pipeline.stages import guard_ablation
+
 # %% tags=["parameters"]
-out_dir = "scratch/09_guard_ablation"
+out_dir = "scratch/09_guard_ablation"  # the stage writes results/09_guard_ablation/<dataset>
 figure = "scratch/09_guard_ablation.png"
-task = {"kind": "mlp", "dataset": "mnist", "hidden": [20], "activation": "sigmoid", "batch_size": 128}
-l2o_checkpoint = None  # models/l2o at paper scale; None: an untrained LSTM (smoke only)
-rates = {"sgd": 3.0, "adam": 0.03}  # or the path of stage 01's best.json
-rates_horizon = 1000
-guards = {  # name -> LGL2O settings and fallback (lgl2o.experiments.ablation)
-    "paper": {"compare": "fresh"},
-    "full": {"compare": "full"},
-    "z1": {"compare": "fresh", "z": 1.0},
-    "sgd0.3": {"compare": "fresh", "fallback_lr": 0.3},
-    "adam": {"compare": "fresh", "fallback": "adam"},
-}
-steps = 10
-seeds = [0, 1]
-log_every = 5
-report_steps = [2, 5]  # early, middle; the last step is always reported
-l2o_step = "plain"  # how the L2O step is computed: a backend of lgl2o.l2o.backends (the same step to rounding)
-device = "cpu"
-
-# %%
-from lgl2o.experiments import ablation
-from lgl2o.perf import allocator
-from lgl2o.pipeline import plots
-
-allocator.keep_freed_memory()  # no page faults per L2O step (as the benchmark); results do not change
-
-table, summary, problem = ablation.run_ablation(
-    task, l2o_checkpoint, rates, rates_horizon, guards, steps, seeds, log_every, report_steps,
-    out_dir=out_dir, l2o_step=l2o_step, device=device)
-tidy = ablation.tidy_summary(table, summary)
-tidy.pivot_table(index="optimizer", columns="step", values="mean", sort=False).join(
-    tidy.drop_duplicates("optimizer").set_index("optimizer")[["share", "fwd_per_step", "bwd_per_step", "diverged"]])
-
-# %%
-fig = plots.ablation_dots(tidy, title=f"{problem.name}: guard variants")
-plots.save(fig, figure, scale_note=f"{len(seeds)} seeds, {steps} steps, L2O: {l2o_checkpoint or 'untrained (smoke)'}")
+config = {"task": guard_ablation.MNIST_MLP, "l2o_checkpoint": None, "rates": guard_ablation.SMOKE_RATES, "rates_horizon": 1000,
+          "guards": {"paper": {"compare": "fresh"}, "full": {"compare": "full"}, "z1": {"compare": "fresh", "z": 1.0},
+                     "sgd0.3": {"compare": "fresh", "fallback_lr": 0.3}, "adam": {"compare": "fresh", "fallback": "adam"}},
+          "steps": 10, "seeds": [0, 1], "log_every": 5, "report_steps": [2, 5], "l2o_step": "plain", "device": "cpu"}
 
 # %% [markdown]
 # ## Which variant to use by default
 #
 # The rule, fixed before the runs: among the variants whose loss at the earliest reported step is within
-# 10% of the L2O's (they keep the fast start), the one with the lowest mean loss at the last step.
+# 10% of the L2O's (they keep the fast start), the one with the lowest mean loss at the last step. The
+# line above the table says which it is; the table gives the loss at each reported step, the share of
+# steps taking the L2O, the passes per step and the diverged seeds.
 
 # %%
-best, reason = ablation.recommend(tidy, early=min(report_steps), late=steps)
-print(reason)
+guard_ablation.run(config, out_dir, figure)

@@ -15,7 +15,7 @@ import torch
 from lgl2o import LGL2O, load_l2o, make_task
 from lgl2o.engine.loop import EagerEngine
 from lgl2o.experiments import artifacts, comparison
-from lgl2o.pipeline.stage import stage_params
+from lgl2o.pipeline.stage import stage_config
 
 
 def main():
@@ -29,11 +29,11 @@ def main():
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    p = stage_params("05_ood_optimizee", "conv")  # the stage's own task, L2O, rates and guard
-    net = load_l2o(p["l2o_checkpoint"])
-    lrs = artifacts.tuned_rates(p["rates"], p["rates_horizon"])
-    task = make_task(**p["task"])
-    guard = {**p["guard"], **({"test": args.test} if args.test else {}),
+    _, p = stage_config("05_ood_optimizee", "conv")  # the stage's own task, L2O, rates and guard
+    net = load_l2o(p.l2o_checkpoint)
+    lrs = artifacts.tuned_rates(p.rates, p.rates_horizon)
+    task = make_task(**p.task.to_dict())
+    guard = {**p.guard.to_dict(), **({"test": args.test} if args.test else {}),
              **({} if args.max_fallback_increase is None else {"max_fallback_increase": args.max_fallback_increase})}
     print("guard:", guard)
     opt = comparison.comparison_optimizers(net, lrs, guard)["lgl2o-sgd"]

@@ -21,7 +21,7 @@ from lgl2o import SGD, Adam, L2O, evaluate
 from lgl2o.core.paths import repo_path
 from lgl2o.experiments import artifacts, summary as summary_mod
 from lgl2o.l2o import checkpoint, meta
-from lgl2o.pipeline.stage import stage_params
+from lgl2o.pipeline.stage import stage_section
 from lgl2o.problems import tasks
 
 
@@ -36,7 +36,7 @@ def main():
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    p = stage_params("02_meta_train")
+    p = stage_section("02_meta_train")
     config = dict(p["config"])
     for arg in args.overrides:
         name, _, value = arg.partition("=")

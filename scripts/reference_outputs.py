@@ -39,38 +39,37 @@ META = {"episodes": 1, "episode_steps": 20, "unroll": 10, "optimizees": 2, "vali
         "validate_seeds": 2, "validate_steps": 10, "compile": False}
 
 
-def sections() -> dict:
-    return yaml.safe_load((ROOT / "params.yaml").read_text())
-
-
 def runs():
-    """(stage, variant, parameters) of every reduced run."""
-    for stage, section in sections().items():
-        section = dict(section)
-        variants = section.pop("variants", None) or {None: {}}
-        for variant, extra in variants.items():
-            p = {**section, **extra, **REDUCED[stage]}
+    """(stage, variant, figure, reduced configuration) of every reduced run."""
+    from lgl2o.pipeline.stage import stage_section
+
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    for stage, spec in stages.items():
+        for variant in spec.get("foreach", [None]):
+            p = stage_section(stage, variant)
+            figure = p.pop("figure")
+            p.update(REDUCED[stage])
             if stage == "02_meta_train":
                 p["config"] = {**p["config"], **META}
                 # each phase's meta learning rate; its unroll cut to the reduced episode's length
                 p["phases"] = [{**({"meta_lr": ph["meta_lr"]} if "meta_lr" in ph else {}),
                                 **({"unroll": 20} if "unroll" in ph else {})} for ph in p["phases"]]
-            yield stage, variant, p
+            yield stage, variant, figure, p
 
 
 def record(out: Path) -> None:
     import papermill as pm
 
-    for stage, variant, p in runs():
+    for stage, variant, _, p in runs():
         where = out / stage / (variant or "")
         where.mkdir(parents=True, exist_ok=True)
         rel = where.relative_to(ROOT)
-        p = {**p, "out_dir": str(rel), "figure": str(rel / "figure.png")}
         if stage == "02_meta_train":
             p["model_dir"] = str(rel / "model")
         print(f"{stage} {variant or ''}", flush=True)
         pm.execute_notebook(str(ROOT / "notebooks" / f"{stage}.ipynb"), str(where / "notebook.ipynb"),
-                            parameters=p, cwd=str(ROOT / "notebooks"), progress_bar=False)
+                            parameters={"out_dir": str(rel), "figure": str(rel / "figure.png"), "config": p},
+                            cwd=str(ROOT / "notebooks"), progress_bar=False)
 
 
 def _strip(obj):

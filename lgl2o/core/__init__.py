@@ -1,1 +1,2 @@
-"""The bottom layer: repo-root-relative paths and atomic writes. Imports nothing else of lgl2o."""
+"""The bottom layer: repo-root-relative paths, atomic writes and the allocator setting. Imports nothing
+else of lgl2o."""

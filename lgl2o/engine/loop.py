@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
+from ..core.progress import Progress
 from ..optim.protocol import Guard
 from ..problems.oracle import Oracle
 from .checkpoint import load_run, new_run, save_run
@@ -156,7 +156,7 @@ def run_one(task, name, opt, steps, seeds, log_every=100, full_every=None, test_
         params, state, run = load_run(Path(checkpoint), eng.oracle, eng.state)
         eng.resume(params, state, run)
     rows = run["rows"]
-    bar = tqdm(total=steps, initial=run["step"], desc=name, disable=not progress, leave=False, mininterval=1.0)
+    bar = Progress(steps, f"{name} steps", initial=run["step"], disable=not progress)
     t0 = time.perf_counter()
     for t in range(run["step"], steps + 1):
         if t in logged:

@@ -11,43 +11,61 @@ fast) and late (where SGD wins), the share of steps on which it took the L2O, an
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 
-from ..l2o.backends import make_step
-from ..l2o.checkpoint import load_l2o
-from ..l2o.model import LSTMOptimizer
+from ..l2o.backends import NAMES as L2O_STEPS
+
 from ..l2o.optimizer import L2O
 from ..optim.baselines import SGD, Adam
 from ..optim.guards import LGL2O
 from ..problems.tasks import make_task
 from .artifacts import tuned_rates
-from .comparison import comparison_optimizers, evaluate_and_save
+from .comparison import GuardConfig, comparison_optimizers, evaluate_and_save, the_l2o
+from .config import Config, ConfigError, TaskConfig, checked, device, l2o_checkpoint, one_of, positive, positive_each, rates_file, seeds
+
+@dataclass(frozen=True)
+class AblationConfig(Config):
+    """Stage 09: guard variants beside the references on one task."""
+
+    task: TaskConfig
+    l2o_checkpoint: str | None = field(metadata=checked(l2o_checkpoint))
+    rates: str | dict[str, float] = field(metadata=checked(rates_file))
+    rates_horizon: int = field(metadata=checked(positive))
+    guards: dict[str, GuardConfig]
+    steps: int = field(metadata=checked(positive))
+    seeds: list[int] = field(metadata=checked(seeds))
+    log_every: int = field(metadata=checked(positive))
+    report_steps: list[int] = field(metadata=checked(positive_each))
+    l2o_step: str = field(default="fast", metadata=checked(one_of(L2O_STEPS)))
+    device: str = field(default="cpu", metadata=checked(device))
+
+    def validate(self, where):
+        if not self.guards:
+            raise ConfigError(f"{where}.guards: name at least one guard variant")
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "guards": {k: v.to_dict() for k, v in self.guards.items()}}
+
 
 REFERENCES = ("sgd", "adam", "l2o", "gl2o")
-FALLBACKS = ("sgd", "adam")
-SPEC_KEYS = ("compare", "compare_batch", "z", "test", "fallback", "fallback_lr", "reset_proposal_on_fallback",
-             "max_fallback_increase")
 
 
 def variant_name(name: str) -> str:
     return f"lgl2o[{name}]"
 
 
-def variant_optimizer(net, lrs: dict, spec: dict) -> LGL2O:
-    """The LGL2O of one variant (bad keys and values fail here, before anything runs)."""
-    unknown = set(spec) - set(SPEC_KEYS)
-    if unknown:
-        raise ValueError(f"unknown guard setting(s) {sorted(unknown)}; allowed: {', '.join(SPEC_KEYS)}")
-    spec = dict(spec)
+def variant_optimizer(net, lrs: dict, spec: GuardConfig) -> LGL2O:
+    """The LGL2O of one variant (its settings were checked when ``spec`` was built)."""
+    spec = spec.to_dict()
     fallback, lr = spec.pop("fallback", "sgd"), spec.pop("fallback_lr", None)
-    if fallback not in FALLBACKS:
-        raise ValueError(f"unknown fallback {fallback!r}; allowed: {', '.join(FALLBACKS)}")
     step = SGD(lr if lr is not None else lrs["sgd"]) if fallback == "sgd" else Adam(lr if lr is not None else lrs["adam"])
     return LGL2O(L2O(net), step, **spec)
 
 
-def ablation_optimizers(net, lrs: dict, variants: dict, references: bool = True) -> dict:
+def ablation_optimizers(net, lrs: dict, variants: dict[str, GuardConfig], references: bool = True) -> dict:
     """The references (SGD, Adam, L2O, GL2O at the tuned rates; unless ``references`` is False) and one
     LGL2O per variant."""
     refs = comparison_optimizers(net, lrs) if references else {}
@@ -56,22 +74,17 @@ def ablation_optimizers(net, lrs: dict, variants: dict, references: bool = True)
     return opts
 
 
-def run_ablation(task: dict, l2o_checkpoint, rates, rates_horizon, variants: dict, steps: int, seeds,
-                 log_every: int, report_steps=(), out_dir=None, l2o_step: str = "plain",
-                 device="cpu", progress=True, resume_dir=None, checkpoint_every: int = 0, references: bool = True):
-    """Run every variant and (unless ``references`` is False) the references on ``task``; returns
-    (table, summary, problem) and, with ``out_dir``, writes ``curves.csv`` and ``metrics.json`` there.
-    ``l2o_step`` as in ``comparison.run_comparison``."""
-    if not variants:
-        raise ValueError("variants must name at least one guard variant")
-    lrs = tuned_rates(rates, rates_horizon)
-    net = load_l2o(l2o_checkpoint, device) if l2o_checkpoint else LSTMOptimizer().to(device)
-    stepper = make_step(net, l2o_step)
-    optimizers = ablation_optimizers(stepper, lrs, variants, references)  # validates every variant first
-    problem = make_task(**task, device=device)
-    table, summary = evaluate_and_save(problem, optimizers, steps, seeds, log_every, report_steps, out_dir,
-                                       {"lr": lrs, "l2o": str(l2o_checkpoint), "variants": variants},
-                                       progress, resume_dir, checkpoint_every)
+def run_ablation(cfg: AblationConfig, out_dir=None, progress=True, references: bool = True):
+    """Run every variant of ``cfg.guards`` and (unless ``references`` is False) the references on
+    ``cfg.task``; returns (table, summary, problem) and, with ``out_dir``, writes ``curves.csv`` and
+    ``metrics.json`` there."""
+    lrs = tuned_rates(cfg.rates, cfg.rates_horizon)
+    optimizers = ablation_optimizers(the_l2o(cfg.l2o_checkpoint, cfg.l2o_step, cfg.device), lrs, cfg.guards, references)
+    problem = make_task(**cfg.task.to_dict(), device=cfg.device)
+    table, summary = evaluate_and_save(problem, optimizers, cfg.steps, cfg.seeds, cfg.log_every, cfg.report_steps,
+                                       out_dir, {"lr": lrs, "l2o": str(cfg.l2o_checkpoint),
+                                                 "variants": {name: v.to_dict() for name, v in cfg.guards.items()}},
+                                       progress)
     return table, summary, problem
 
 

@@ -1,7 +1,7 @@
 """The comparisons behind the figures (stages 03-06): which optimizers, built how, run and saved.
 
-Every comparison runs the same optimizers (docs/design.md, experimental protocol): SGD and Adam at their tuned rates, the L2O
-alone, GL2O, and LGL2O with an SGD and with an Adam fallback; ``lgl2o-paper`` (the paper-literal
+Every comparison runs the same optimizers (docs/design.md, experimental protocol): SGD and Adam at
+their tuned rates, the L2O alone, GL2O, and LGL2O with an SGD and with an Adam fallback; ``lgl2o-paper`` (the paper-literal
 guard: a fresh minibatch of the gradient's size, plain comparison, SGD at the tuned rate) is added
 whenever the main guards are configured differently, so both stories stay visible.
 """
@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core import io
 from ..core.paths import repo_path
 from ..engine.loop import evaluate
+from ..l2o.backends import NAMES as L2O_STEPS
 from ..l2o.backends import backend, make_step
 from ..l2o.checkpoint import load_l2o
 from ..l2o.model import LSTMOptimizer
@@ -23,56 +25,117 @@ from ..optim.baselines import SGD, Adam
 from ..optim.guards import GL2O, LGL2O
 from ..problems.tasks import make_task
 from .artifacts import tuned_rates
+from .config import (Config, ConfigError, TaskConfig, checked, device, given, l2o_checkpoint, non_negative,
+                     one_of, positive, positive_each, rates_file, seeds)
 from .summary import summarize
+
+FALLBACKS = ("sgd", "adam")  # an ablation variant's fallback optimizer
+GUARD_KEYS = ("compare", "compare_batch", "z", "test", "reset_proposal_on_fallback", "max_fallback_increase")
+
+
+@dataclass(frozen=True)
+class GuardConfig(Config):
+    """An ablation variant: LGL2O's settings (``optim.guards.LGL2O``) and its fallback; keys not given take
+    LGL2O's defaults and the tuned SGD. The settings are checked by LGL2O's own constructor."""
+
+    compare: str | None = None
+    compare_batch: int | None = None
+    z: float | None = None
+    test: str | None = None
+    reset_proposal_on_fallback: bool | None = None
+    max_fallback_increase: float | None = None
+    fallback: str | None = field(default=None, metadata=checked(one_of(FALLBACKS)))
+    fallback_lr: float | None = field(default=None, metadata=checked(positive))
+
+    def validate(self, where):
+        try:
+            LGL2O(None, None, **{k: v for k, v in given(self).items() if k in GUARD_KEYS})
+        except ValueError as e:
+            raise ConfigError(f"{where}: {e}") from None
+
+    def to_dict(self) -> dict:
+        return given(self)
+
+
+@dataclass(frozen=True)
+class ComparisonGuard(GuardConfig):
+    """The comparisons' guard: LGL2O's settings only (the comparison builds both fallbacks)."""
+
+    def validate(self, where):
+        extra = sorted(set(given(self)) - set(GUARD_KEYS))
+        if extra:
+            raise ConfigError(f"{where}: {', '.join(extra)} belong(s) to an ablation variant; a comparison's "
+                              f"guard takes {', '.join(GUARD_KEYS)}")
+        super().validate(where)
+
+
+@dataclass(frozen=True)
+class ComparisonConfig(Config):
+    """Stages 03-06: every optimizer of ``comparison.comparison_optimizers`` on one task."""
+
+    task: TaskConfig
+    l2o_checkpoint: str | None = field(metadata=checked(l2o_checkpoint))
+    rates: str | dict[str, float] = field(metadata=checked(rates_file))
+    rates_horizon: int = field(metadata=checked(positive))
+    guard: ComparisonGuard
+    steps: int = field(metadata=checked(positive))
+    seeds: list[int] = field(metadata=checked(seeds))
+    log_every: int = field(metadata=checked(positive))
+    report_steps: list[int] = field(metadata=checked(positive_each))
+    l2o_step: str = field(default="fast", metadata=checked(one_of(L2O_STEPS)))
+    checkpoint_every: int = field(default=0, metadata=checked(non_negative))  # > 0: resumable
+    device: str = field(default="cpu", metadata=checked(device))
+
 
 ORDER = ["sgd", "adam", "l2o", "gl2o", "lgl2o-sgd", "lgl2o-adam", "lgl2o-paper"]
 PAPER_GUARD = {"compare": "fresh", "compare_batch": None, "z": 0.0}
 
 
-def comparison_optimizers(net, lrs: dict, guard: dict | None = None, gl2o: dict | None = None,
-                          fallback_lr: float | None = None) -> dict:
+def comparison_optimizers(net, lrs: dict, guard: dict | None = None) -> dict:
     """The optimizers of every comparison figure, keyed by the names that fix their colours."""
     guard = {**PAPER_GUARD, **(guard or {})}
     sgd_lr = float(lrs["sgd"])
-    fb_lr = float(fallback_lr or sgd_lr)
     opts = {
         "sgd": SGD(sgd_lr),
         "adam": Adam(lrs["adam"]),
         "l2o": L2O(net),
-        "gl2o": GL2O(L2O(net), lr=sgd_lr, **(gl2o or {})),
-        "lgl2o-sgd": LGL2O(L2O(net), SGD(fb_lr), **guard),
+        "gl2o": GL2O(L2O(net), lr=sgd_lr),
+        "lgl2o-sgd": LGL2O(L2O(net), SGD(sgd_lr), **guard),
         "lgl2o-adam": LGL2O(L2O(net), Adam(lrs["adam"]), **guard),
     }
-    if guard != PAPER_GUARD or fb_lr != sgd_lr:
+    if guard != PAPER_GUARD:
         opts["lgl2o-paper"] = LGL2O(L2O(net), SGD(sgd_lr), **PAPER_GUARD)
     return opts
 
 
-def run_comparison(task: dict, l2o_checkpoint, rates, rates_horizon, steps: int, seeds, log_every: int,
-                   report_steps=(), guard: dict | None = None, gl2o: dict | None = None, out_dir=None,
-                   l2o_step: str = "plain", device="cpu", progress=True,
-                   resume_dir=None, checkpoint_every: int = 0):
-    """One comparison figure's data: every optimizer of ``comparison_optimizers`` on ``task``.
+def the_l2o(checkpoint, l2o_step: str, device="cpu"):
+    """The L2O's step module: the checkpoint's LSTM (None: an untrained one, for smoke runs only) through
+    the backend ``l2o_step``."""
+    net = load_l2o(checkpoint, device) if checkpoint else LSTMOptimizer().to(device)
+    return make_step(net, l2o_step)
 
-    ``l2o_checkpoint`` None uses an untrained LSTM (smoke runs only). Writes ``curves.csv`` and
-    ``metrics.json`` under ``out_dir`` when given. With ``resume_dir``, every optimizer's run
-    checkpoints there every ``checkpoint_every`` steps and an interrupted stage resumes. ``l2o_step``
-    (a name of ``l2o.backends``) picks how the L2O's step is computed.
-    Returns (table, summary, problem).
+
+def run_comparison(cfg: ComparisonConfig, out_dir=None, progress=True):
+    """One comparison figure's data: every optimizer of ``comparison_optimizers`` on ``cfg.task``.
+
+    Writes ``curves.csv`` and ``metrics.json`` under ``out_dir`` when given. With ``cfg.checkpoint_every``
+    > 0 (and an ``out_dir``), every optimizer's run checkpoints in ``out_dir/resume`` and an interrupted
+    stage resumes. Returns (table, summary, problem).
     """
-    net = load_l2o(l2o_checkpoint, device) if l2o_checkpoint else LSTMOptimizer().to(device)
-    stepper = make_step(net, l2o_step)
-    lrs = tuned_rates(rates, rates_horizon)
-    problem = make_task(**task, device=device)
-    optimizers = comparison_optimizers(stepper, lrs, guard, gl2o)
-    if resume_dir is not None:
+    lrs = tuned_rates(cfg.rates, cfg.rates_horizon)
+    task, guard = cfg.task.to_dict(), cfg.guard.to_dict()
+    problem = make_task(**task, device=cfg.device)
+    optimizers = comparison_optimizers(the_l2o(cfg.l2o_checkpoint, cfg.l2o_step, cfg.device), lrs, guard)
+    resume_dir = None
+    if cfg.checkpoint_every and out_dir is not None:
         # a checkpoint of the L2O's state is only valid for a backend with the same state layout
-        resume_dir = resume_folder(resume_dir, task=task, l2o=l2o_checkpoint, lrs=lrs, guard=guard, gl2o=gl2o,
-                                   steps=steps, seeds=list(seeds), log_every=log_every, device=device,
-                                   l2o_state=backend(l2o_step).state_layout)
-    table, summary = evaluate_and_save(problem, optimizers, steps, seeds, log_every, report_steps, out_dir,
-                                       {"lr": lrs, "l2o": str(l2o_checkpoint), "guard": {**PAPER_GUARD, **(guard or {})}},
-                                       progress, resume_dir, checkpoint_every)
+        resume_dir = resume_folder(f"{out_dir}/resume", task=task, l2o=cfg.l2o_checkpoint, lrs=lrs, guard=guard,
+                                   steps=cfg.steps, seeds=list(cfg.seeds), log_every=cfg.log_every,
+                                   device=cfg.device, l2o_state=backend(cfg.l2o_step).state_layout)
+    table, summary = evaluate_and_save(problem, optimizers, cfg.steps, cfg.seeds, cfg.log_every, cfg.report_steps,
+                                       out_dir, {"lr": lrs, "l2o": str(cfg.l2o_checkpoint),
+                                                 "guard": {**PAPER_GUARD, **guard}},
+                                       progress, resume_dir, cfg.checkpoint_every)
     if resume_dir is not None:  # finished: a re-run starts over rather than replaying the last checkpoint
         shutil.rmtree(resume_dir, ignore_errors=True)
     return table, summary, problem
@@ -97,7 +160,7 @@ def evaluate_and_save(problem, optimizers: dict, steps: int, seeds, log_every: i
     # the full-training-set loss at every logged step (multiples of log_every and a log-spaced grid), so
     # that the first steps, where the L2O is fast, are drawn from measurements too
     table = evaluate(problem, optimizers, steps=steps, seeds=seeds, log_every=log_every, full_every=1,
-                         progress=progress, resume=resume_dir, checkpoint_every=checkpoint_every)
+                     progress=progress, resume=resume_dir, checkpoint_every=checkpoint_every)
     summary = summarize(table, report_steps)
     if out_dir is not None:
         io.write_csv(table, f"{out_dir}/curves.csv")

@@ -1,6 +1,8 @@
 """Stage 07's analysis: the guarded runs on a strongly convex quadratic against GD's linear rate."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import pandas as pd
 
 from ..core import io
@@ -12,6 +14,33 @@ from ..optim.adversarial import Divergent, RandomStep
 from ..optim.baselines import SGD
 from ..optim.guards import LGL2O
 from ..problems.tasks import Quadratic
+from .config import Config, ConfigError, checked, device, finite, l2o_checkpoint, non_negative, positive, seeds
+
+
+@dataclass(frozen=True)
+class QuadraticConfig(Config):
+    """A strongly convex quadratic (``problems.tasks.Quadratic``)."""
+
+    dim: int = field(metadata=checked(positive))
+    mu: float = field(metadata=checked(positive))
+    L: float = field(metadata=checked(positive))
+    f_star: float = field(metadata=checked(finite))
+    seed: int = field(default=0, metadata=checked(non_negative))
+
+    def validate(self, where):
+        if not self.mu <= self.L:
+            raise ConfigError(f"{where}: need mu <= L, got mu={self.mu}, L={self.L}")
+
+
+@dataclass(frozen=True)
+class ConvexConfig(Config):
+    """Stage 07: the guarded runs on a strongly convex quadratic against GD's rate."""
+
+    quadratic: QuadraticConfig
+    l2o_checkpoint: str | None = field(metadata=checked(l2o_checkpoint))
+    steps: int = field(metadata=checked(positive))
+    seeds: list[int] = field(metadata=checked(seeds))
+    device: str = field(default="cpu", metadata=checked(device))
 
 
 def with_linear_rate_bound(table: pd.DataFrame, task) -> pd.DataFrame:
@@ -41,20 +70,21 @@ def convex_optimizers(net, problem) -> dict:
     }
 
 
-def run_convex(quadratic: dict, l2o_checkpoint, steps: int, seeds, device="cpu", out_dir=None):
-    """Every optimizer of ``convex_optimizers`` on ``Quadratic(**quadratic)``, exact gradients, every step
-    logged; with ``out_dir``, ``curves.csv`` and ``metrics.json`` there. ``l2o_checkpoint`` None: an
-    untrained LSTM (smoke runs only). Returns (table with gap and bound, violations, final gaps, problem)."""
-    net = load_l2o(l2o_checkpoint, device) if l2o_checkpoint else LSTMOptimizer().to(device)
-    problem = Quadratic(**quadratic, device=device)
-    table = evaluate(problem, convex_optimizers(net, problem), steps=steps, seeds=seeds, log_every=1,
+def run_convex(cfg: ConvexConfig, out_dir=None):
+    """Every optimizer of ``convex_optimizers`` on the quadratic, exact gradients, every step logged; with
+    ``out_dir``, ``curves.csv`` and ``metrics.json`` there. Returns (table with gap and bound, violations,
+    final gaps, problem)."""
+    net = load_l2o(cfg.l2o_checkpoint, cfg.device) if cfg.l2o_checkpoint else LSTMOptimizer().to(cfg.device)
+    problem = Quadratic(**cfg.quadratic.to_dict(), device=cfg.device)
+    steps = cfg.steps
+    table = evaluate(problem, convex_optimizers(net, problem), steps=steps, seeds=cfg.seeds, log_every=1,
                      test_accuracy=False)
     table = with_linear_rate_bound(table, problem)
     violations = bound_violations(table[table.optimizer.str.startswith("lgl2o")])
     final = table[table.step == steps].groupby("optimizer").gap.agg(["mean", "max"])
     if out_dir is not None:
         io.write_csv(table, f"{out_dir}/curves.csv")
-        io.write_json({"task": problem.name, "steps": steps, "seeds": list(seeds), "bound_violations": violations,
+        io.write_json({"task": problem.name, "steps": steps, "seeds": list(cfg.seeds), "bound_violations": violations,
                        "final_gap": final["mean"].to_dict(),
                        "final_bound": float(table[table.step == steps].bound.mean())}, f"{out_dir}/metrics.json")
     return table, violations, final, problem

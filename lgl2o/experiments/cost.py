@@ -1,16 +1,37 @@
 """Stage 08's measurement: time and passes per step of every optimizer, stepped by the loop's engine."""
 from __future__ import annotations
 
+import platform
+from dataclasses import dataclass, field
 import statistics
 import time
 
 import pandas as pd
 import torch
 
+from ..core import io
+from ..core.allocator import keep_freed_memory
 from ..engine.loop import make_engine
+from ..l2o.backends import NAMES as L2O_STEPS
+from ..l2o.backends import make_step
+from ..l2o.model import LSTMOptimizer
 from ..l2o.optimizer import L2O
 from ..optim.baselines import SGD, Adam
 from ..optim.guards import GL2O, LGL2O
+from ..problems.tasks import MLP
+from .config import Config, checked, dataset, device, one_of, positive
+
+
+@dataclass(frozen=True)
+class CostConfig(Config):
+    """Stage 08: time and passes per step of every optimizer."""
+
+    dataset: str = field(metadata=checked(dataset))
+    seeds: int = field(metadata=checked(positive))
+    steps: int = field(metadata=checked(positive))
+    repeats: int = field(metadata=checked(positive))
+    l2o_step: str = field(default="fast", metadata=checked(one_of(L2O_STEPS)))
+    device: str = field(default="cpu", metadata=checked(device))
 
 
 def cost_optimizers(net, lr_sgd=3.0, lr_adam=0.01) -> dict:
@@ -62,3 +83,20 @@ def cost_table(task, net, seeds, steps, repeats, engine="eager"):
     df = pd.DataFrame(rows)
     df["ratio_to_sgd"] = df.ms / df.ms[df.optimizer == "sgd"].iloc[0]
     return df
+
+
+def run_cost(cfg: CostConfig, out_dir=None):
+    """Stage 08: ``cost_table`` on the MLP of ``cfg.dataset`` with the ``cfg.l2o_step`` backend (an untrained
+    LSTM: the weights do not change the cost), malloc keeping freed memory as the benchmark does; with
+    ``out_dir``, ``cost.csv`` and ``metrics.json`` (the machine, the table) there. Returns (table, machine, task)."""
+    malloc_tuned = keep_freed_memory()
+    task = MLP(cfg.dataset, device=cfg.device)
+    net = LSTMOptimizer().to(cfg.device)
+    cost = cost_table(task, make_step(net, cfg.l2o_step), list(range(cfg.seeds)), cfg.steps, cfg.repeats)
+    machine = f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, {cfg.device}"
+    if out_dir is not None:
+        io.write_csv(cost, f"{out_dir}/cost.csv")
+        io.write_json({"machine": machine, "task": task.name, "l2o_step": cfg.l2o_step,
+                       "malloc_keeps_freed_memory": malloc_tuned,
+                       "per_step": cost.set_index("optimizer").to_dict("index")}, f"{out_dir}/metrics.json")
+    return cost, machine, task

@@ -4,14 +4,41 @@ The guards' fallbacks use the rates chosen here, so they are tuned on seeds that
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 
+from ..core import io
 from ..engine.loop import evaluate
 from ..optim.baselines import SGD, Adam
+from ..problems.tasks import make_task
+from .artifacts import write_best_rates
+from .config import Config, ConfigError, TaskConfig, checked, device, positive, positive_each, seeds
 from .stats import mean_ci
 
 BASELINES = {"sgd": SGD, "adam": Adam}
+
+
+@dataclass(frozen=True)
+class TuningConfig(Config):
+    """Stage 01: the baselines' learning-rate grid."""
+
+    task: TaskConfig
+    grid: dict[str, list[float]]
+    steps: int = field(metadata=checked(positive))
+    horizons: list[int] = field(metadata=checked(positive_each))
+    seeds: list[int] = field(metadata=checked(seeds))
+    device: str = field(default="cpu", metadata=checked(device))
+
+    def validate(self, where):
+        from .tuning import BASELINES
+
+        bad = sorted(set(self.grid) - set(BASELINES))
+        if bad or not self.grid:
+            raise ConfigError(f"{where}.grid: {bad or 'empty'}: rates for {', '.join(BASELINES)}")
+        for name, lrs in self.grid.items():
+            positive_each(f"{where}.grid.{name}", lrs)
 
 
 def grid_search(task, grid: dict[str, list[float]], steps: int, seeds, horizons=(100,), progress=True) -> pd.DataFrame:
@@ -47,3 +74,16 @@ def best_rates(summary: pd.DataFrame) -> dict:
     for step, g in summary.groupby("step"):
         out[int(step)] = {opt: float(h.loc[h["mean"].idxmin(), "lr"]) for opt, h in g.groupby("optimizer")}
     return out
+
+
+def run_tuning(cfg: TuningConfig, out_dir=None, progress=True):
+    """Stage 01: the grid on ``cfg.task``; with ``out_dir``, ``grid.csv`` and ``best.json`` there.
+    Returns (per-seed table, summary, best rates per horizon, problem)."""
+    problem = make_task(**cfg.task.to_dict(), device=cfg.device)
+    table = grid_search(problem, cfg.grid, cfg.steps, cfg.seeds, cfg.horizons, progress)
+    summary = summarize(table)
+    best = best_rates(summary)
+    if out_dir is not None:
+        io.write_csv(table, f"{out_dir}/grid.csv")
+        write_best_rates(best, f"{out_dir}/best.json", problem.name, cfg.steps, cfg.seeds)
+    return table, summary, best, problem

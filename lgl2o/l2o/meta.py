@@ -27,6 +27,7 @@ import pandas as pd
 import torch
 
 from ..core.io import save_torch, write_csv
+from ..core.progress import Progress
 from ..core.paths import repo_relative
 from ..problems.seeds import TRAIN, TRAIN_SEED_BASE, VALIDATION_SEED_BASE, run_generators
 from ..problems.tasks import make_task
@@ -193,9 +194,7 @@ def meta_train(cfg: MetaConfig, out: str | os.PathLike, device="cpu", progress=T
         meta_opt.load_state_dict(ck["meta_opt"])
         rows, episode, best, wall = ck["rows"], ck["episode"], ck["best"], ck["wall"]
         log(f"resuming meta-training at episode {episode}")
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=cfg.episodes, initial=episode, desc="meta-train", disable=not progress)
+    bar = Progress(cfg.episodes, "meta-training episodes", initial=episode, disable=not progress)
     while episode < cfg.episodes:
         t0 = time.perf_counter()
         seeds = episode_seeds(cfg, episode)

@@ -32,7 +32,7 @@ from ..optim.baselines import SGD
 from ..optim.guards import LGL2O
 from ..problems.seeds import TRAIN, run_generators
 from ..problems.tasks import MLP
-from .allocator import keep_freed_memory
+from ..core.allocator import keep_freed_memory
 
 
 def _sync(device):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
 import numpy as np
 import seaborn as sns
 
@@ -64,19 +65,21 @@ def lr_grid(summary, title: str = ""):
 
 
 def _band(g, metric):
-    """Mean and 95% t-interval over seeds at each step (diverged seeds excluded, counted by the caller)."""
+    """Mean and 95% t-interval over seeds at each step (diverged seeds excluded, counted by the caller);
+    with fewer than 3 seeds the band is their min-max (a t-interval with 1 degree of freedom would reach
+    values no seed had)."""
     rows = []
     for step, s in g.groupby("step"):
         v = s[metric].to_numpy(float)
         v = v[np.isfinite(v)]
         if len(v):
-            m, lo, hi = mean_ci(v)
+            m, lo, hi = mean_ci(v) if len(v) >= 3 else (float(v.mean()), float(v.min()), float(v.max()))
             rows.append((step, m, max(lo, m / 100) if m > 0 else lo, hi))  # a log axis has no room below 0
     return np.array(rows).reshape(-1, 4)
 
 
 def _plot_band(ax, g, metric, name, **line):
-    """Mean line and 95% band over seeds of ``metric`` against step + 1; returns the band rows."""
+    """Mean line and band over seeds (``_band``) of ``metric`` against step + 1; returns the band rows."""
     b = _band(g, metric)
     x = b[:, 0] + 1  # step 0 on a log axis
     ax.plot(x, b[:, 1], color=color(name), **{"label": name, "lw": 1.6, **line})
@@ -203,7 +206,10 @@ def ablation_dots(tidy, title: str = ""):
             if len(m):
                 ax.axvline(m.iloc[0], color=color(ref), ls=ls, lw=1)
         ax.set(xscale="log", title=f"full training loss, step {step}", xlabel="loss (mean, 95% CI)")
-        ax.xaxis.set_minor_formatter(plt.NullFormatter())  # crowded minor labels on a short log axis
+        # a log axis shorter than a decade may hold no labelled tick: a few plain ones instead
+        ax.xaxis.set_major_locator(mticker.MaxNLocator(4))
+        ax.xaxis.set_major_formatter(mticker.FormatStrFormatter("%.3g"))
+        ax.xaxis.set_minor_locator(mticker.NullLocator())
     share = tidy.drop_duplicates("optimizer").dropna(subset=["share"])
     axes[-1].barh([y[n] for n in share.optimizer], share.share, color=[dot_color(n) for n in share.optimizer])
     axes[-1].set(xlim=(0, 1), title="share of steps taking the L2O", xlabel="share (all steps)")

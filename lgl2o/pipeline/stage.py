@@ -1,138 +1,148 @@
-"""Run one pipeline stage: execute its notebook with papermill, parameters from params.yaml.
+"""Run one pipeline stage: execute its notebook with papermill, its configuration from params.yaml.
 
-    python -m lgl2o.pipeline.stage 01_tune_baselines [--variant NAME]
+    python -m lgl2o.pipeline.stage 03_in_distribution [--variant NAME]
 
-Stage name = notebook name = params.yaml section (docs/design.md). The executed notebook is written to
-``results/<stage>/notebook.ipynb`` (``results/<stage>/<variant>/`` for a ``foreach`` variant), atomically.
-The parameters are checked first (``check_params``), so that a bad one fails in a second with a message
-naming it, not an hour into a run.
+A stage is named after its notebook (``notebooks/03_in_distribution.ipynb``); its ``params.yaml``
+section is the name without the number (``in_distribution``), so that ``dvc exp run -S
+in_distribution.steps=2000`` addresses it. A ``foreach`` stage's section holds a ``base`` mapping and one
+mapping per variant, merged (the variant's keys win). The section's ``figure`` is where the figure goes;
+the rest is the stage's typed configuration (``experiments.config``), built before papermill starts, so a
+misspelt, missing or wrongly typed key fails in seconds, names itself, and writes nothing.
+
+The notebook gets three parameters: ``out_dir`` (``results/<stage>[/<variant>]``), ``figure`` and
+``config``; the executed notebook is written to ``out_dir/notebook.ipynb``, atomically. While it runs,
+the terminal shows its progress (``core.progress``: a line per loop every 30 s, with rate and time left).
 """
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
 
 import yaml
 
 from ..core.paths import ROOT
+from ..experiments.ablation import AblationConfig
+from ..experiments.comparison import ComparisonConfig
+from ..experiments.config import ConfigError
+from ..experiments.convex import ConvexConfig
+from ..experiments.cost import CostConfig
+from ..experiments.meta_training import MetaTrainConfig
+from ..experiments.tuning import TuningConfig
+
+KINDS = {
+    "tune_baselines": TuningConfig,
+    "meta_train": MetaTrainConfig,
+    "in_distribution": ComparisonConfig,
+    "ood_data": ComparisonConfig,
+    "ood_optimizee": ComparisonConfig,
+    "long_horizon": ComparisonConfig,
+    "convex_guarantee": ConvexConfig,
+    "cost": CostConfig,
+    "guard_ablation": AblationConfig,
+}
 
 
-def stage_params(stage: str, variant: str | None = None) -> dict:
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    if stage not in params:
-        raise SystemExit(f"params.yaml has no section {stage!r}; sections: {', '.join(params)}")
-    p = dict(params[stage])
-    variants = p.pop("variants", None)
+def section_name(stage: str) -> str:
+    """``03_in_distribution`` -> ``in_distribution`` (DVC's -S grammar refuses keys that start with a digit)."""
+    return re.sub(r"^\d+_", "", stage)
+
+
+def stage_section(stage: str, variant: str | None = None, params: dict | None = None) -> dict:
+    """The stage's ``params.yaml`` section, a variant's merged over its ``base``."""
+    params = params if params is not None else yaml.safe_load((ROOT / "params.yaml").read_text())
+    name = section_name(stage)
+    if name not in params:
+        raise ConfigError(f"params.yaml has no section {name!r} (for stage {stage}); sections: {', '.join(params)}")
+    section = dict(params[name])
+    if "base" in section:
+        variants = [k for k in section if k != "base"]
+        if variant not in variants:
+            raise ConfigError(f"stage {stage!r} has no variant {variant!r}; variants: {', '.join(variants)}")
+        return {**section["base"], **section[variant]}
     if variant is not None:
-        if not variants or variant not in variants:
-            raise SystemExit(f"stage {stage!r} has no variant {variant!r}; variants: {', '.join(variants or [])}")
-        p.update(variants[variant])
-    return p
+        raise ConfigError(f"stage {stage!r} has no variants (got --variant {variant})")
+    return section
 
 
-POSITIVE_INTS = ("steps", "eval_steps", "log_every", "repeats", "rates_horizon", "baseline_horizon", "episodes",
-                 "episode_steps", "unroll", "optimizees", "validate_every", "validate_seeds", "validate_steps")
-SEED_LISTS = ("seeds", "eval_seeds")
-
-
-def _fail(name, value, allowed) -> None:
-    raise SystemExit(f"bad parameter {name}={value!r}: {allowed}")
-
-
-ZERO_OK = ("z", "max_fallback_increase")  # numbers that may be 0
-
-
-def check_params(params: dict, where: str = "") -> None:
-    """Refuse, with the parameter's name, value and what is allowed, what would fail later in a run:
-    unknown task kind/dataset/activation, optimizer or guard setting; non-positive steps, seeds, batch
-    sizes or rates; a missing checkpoint or rates file; a CUDA device where there is none."""
-    import math
-    import re
-
-    import torch
-
-    from ..core.paths import repo_path
-    from ..experiments.ablation import FALLBACKS, SPEC_KEYS
-    from ..l2o.backends import NAMES as L2O_STEPS
-    from ..optim.guards import LGL2O
-    from ..problems import data
-    from ..problems.tasks import ACTIVATIONS
-
-    for key, v in params.items():
-        name = f"{where}{key}"
-        if key in POSITIVE_INTS and not (isinstance(v, int) and not isinstance(v, bool) and v > 0):
-            _fail(name, v, "a positive integer")
-        elif key in SEED_LISTS and not (isinstance(v, int) and v > 0) and not (
-                isinstance(v, list) and v and all(isinstance(s, int) and s >= 0 for s in v)):
-            _fail(name, v, "a non-empty list of non-negative integer seeds")
-        elif key in ("lr", "meta_lr", "clip", "fallback_lr", "compare_batch", "batch_size", "z",
-                     "max_fallback_increase") and v is not None and not (
-                isinstance(v, (int, float)) and math.isfinite(v) and (v > 0 or (key in ZERO_OK and v == 0))):
-            _fail(name, v, "a positive number" + (" (or 0)" if key in ZERO_OK else ""))
-        elif key == "device":
-            if not isinstance(v, str) or not re.fullmatch(r"cpu|cuda(:\d+)?", v):
-                _fail(name, v, "'cpu' or 'cuda[:index]'")
-            if v.startswith("cuda") and not torch.cuda.is_available():
-                _fail(name, v, "CUDA is not available on this machine; use 'cpu' here")
-        elif key == "kind" and v not in ("mlp", "logreg", "conv", "quadratic"):
-            _fail(name, v, "one of mlp, logreg, conv, quadratic")
-        elif key == "dataset" and v not in data.KNOWN:
-            _fail(name, v, f"one of {', '.join(data.KNOWN)}")
-        elif key == "activation" and v not in ACTIVATIONS:
-            _fail(name, v, f"one of {', '.join(ACTIVATIONS)}")
-        elif key == "compare" and v not in LGL2O.COMPARE:
-            _fail(name, v, f"one of {', '.join(LGL2O.COMPARE)}")
-        elif key == "test" and v not in LGL2O.TESTS:
-            _fail(name, v, f"one of {', '.join(LGL2O.TESTS)}")
-        elif key == "l2o_step" and v not in L2O_STEPS:
-            _fail(name, v, f"one of {', '.join(L2O_STEPS)}")
-        elif key == "fallback" and v not in FALLBACKS:
-            _fail(name, v, f"one of {', '.join(FALLBACKS)}")
-        elif key in ("l2o_checkpoint",) and v and not repo_path(f"{v}.pt").is_file():
-            _fail(name, v, f"{v}.pt does not exist (the meta-trained L2O comes from stage 02_meta_train)")
-        elif key in ("rates", "baselines_from") and isinstance(v, str) and not repo_path(v).is_file():
-            _fail(name, v, f"{v} does not exist (the tuned rates come from stage 01_tune_baselines)")
-        elif key == "guard":
-            _check_guard(name, v, SPEC_KEYS)
-            continue
-        elif key == "guards":
-            if not isinstance(v, dict):
-                _fail(name, v, "a mapping of guard names to settings")
-            for g, spec in v.items():
-                _check_guard(f"{name}.{g}", spec, SPEC_KEYS)
-            continue
-        if isinstance(v, dict):
-            check_params(v, f"{name}.")
-
-
-def _check_guard(name, spec, allowed) -> None:
-    if not isinstance(spec, dict):
-        _fail(name, spec, "a mapping of guard settings")
-    unknown = set(spec) - set(allowed)
-    if unknown:
-        _fail(name, spec, f"guard settings among {', '.join(allowed)} (unknown: {', '.join(sorted(unknown))})")
-    check_params(spec, f"{name}.")
+def stage_config(stage: str, variant: str | None = None, params: dict | None = None):
+    """(figure path, typed configuration) of a stage; ConfigError naming what is wrong."""
+    section = stage_section(stage, variant, params)
+    if "figure" not in section:
+        raise ConfigError(f"{section_name(stage)}: missing parameter figure")
+    figure = section.pop("figure")
+    where = section_name(stage) + (f".{variant}" if variant else "")
+    return figure, KINDS[section_name(stage)].from_dict(section, where)
 
 
 def main(argv=None) -> int:
-    import papermill as pm
-
-    from ..core.io import atomic
-
     ap = argparse.ArgumentParser(prog="python -m lgl2o.pipeline.stage", description=__doc__.splitlines()[0])
     ap.add_argument("stage")
     ap.add_argument("--variant", default=None)
     args = ap.parse_args(argv)
-    params = stage_params(args.stage, args.variant)
-    check_params(params)
+    try:
+        figure, config = stage_config(args.stage, args.variant)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    import papermill as pm
+
+    from ..core.io import atomic
+
     out_dir = ROOT / "results" / args.stage / (args.variant or "")
-    params.setdefault("out_dir", str(out_dir.relative_to(ROOT)))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic(out_dir / "notebook.ipynb") as tmp:
+    params = {"out_dir": str(out_dir.relative_to(ROOT)), "figure": figure, "config": config.to_dict()}
+    name = args.stage + (f"@{args.variant}" if args.variant else "")
+    t0 = time.monotonic()
+    print(f"{name}: running notebooks/{args.stage}.ipynb", file=sys.stderr, flush=True)
+    with atomic(out_dir / "notebook.ipynb") as tmp, shown_progress(name):
         pm.execute_notebook(str(ROOT / "notebooks" / f"{args.stage}.ipynb"), str(tmp), parameters=params,
                             cwd=str(ROOT / "notebooks"), progress_bar=False)
         relativize(tmp)
+    print(f"{name}: done in {(time.monotonic() - t0) / 60:.1f} min", file=sys.stderr, flush=True)
     return 0
+
+
+@contextmanager
+def shown_progress(name: str, every: float = 1.0):
+    """Name a progress file in ``core.progress.ENV`` (inherited by the notebook's kernel) and print the
+    lines appended to it on stderr, prefixed with ``name``, until the block ends."""
+    from ..core.progress import ENV
+
+    fd, path = tempfile.mkstemp(prefix="lgl2o-progress-", suffix=".log")
+    os.close(fd)
+    done = threading.Event()
+
+    def tail():
+        with open(path) as f:
+            while True:
+                line = f.readline()
+                if line:
+                    print(f"{name}: {line.rstrip()}", file=sys.stderr, flush=True)
+                elif done.is_set():
+                    return
+                else:
+                    time.sleep(every)
+
+    before = os.environ.get(ENV)
+    os.environ[ENV] = path
+    thread = threading.Thread(target=tail, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        Path(path).unlink(missing_ok=True)
+        if before is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = before
 
 
 def relativize(path) -> None:

@@ -3,8 +3,11 @@ chosen by the stated rule, and a tiny real run whose summary has every variant a
 import pandas as pd
 import pytest
 
-from lgl2o.experiments import ablation
 import lgl2o as O
+from lgl2o.experiments import ablation
+from lgl2o.experiments.ablation import AblationConfig
+from lgl2o.experiments.comparison import GuardConfig
+from lgl2o.experiments.config import ConfigError
 from lgl2o.l2o.model import LSTMOptimizer
 
 LRS = {"sgd": 3.0, "adam": 0.03}
@@ -12,25 +15,25 @@ LRS = {"sgd": 3.0, "adam": 0.03}
 
 def test_a_variant_is_the_lgl2o_it_names():
     net = LSTMOptimizer()
-    opt = ablation.variant_optimizer(net, LRS, {"compare": "fresh", "compare_batch": 1024, "z": 2.0,
-                                                "fallback": "sgd", "fallback_lr": 0.3})
+    opt = ablation.variant_optimizer(net, LRS, GuardConfig.from_dict({"compare": "fresh", "compare_batch": 1024, "z": 2.0,
+                                                                     "fallback": "sgd", "fallback_lr": 0.3}))
     assert isinstance(opt, O.LGL2O) and isinstance(opt.fallback, O.SGD)
     assert (opt.compare, opt.compare_batch, opt.z, opt.fallback.lr) == ("fresh", 1024, 2.0, 0.3)
-    adam = ablation.variant_optimizer(net, LRS, {"compare": "next", "fallback": "adam"})
+    adam = ablation.variant_optimizer(net, LRS, GuardConfig.from_dict({"compare": "next", "fallback": "adam"}))
     assert isinstance(adam.fallback, O.Adam) and adam.fallback.lr == 0.03 and adam.compare == "next"
-    assert ablation.variant_optimizer(net, LRS, {}).fallback.lr == 3.0  # the tuned SGD rate by default
+    assert ablation.variant_optimizer(net, LRS, GuardConfig.from_dict({})).fallback.lr == 3.0  # the tuned SGD rate
 
 
 @pytest.mark.parametrize("spec, message", [
-    ({"compare": "fresh", "temperature": 1.0}, "unknown guard setting"),
-    ({"fallback": "rmsprop"}, "unknown fallback 'rmsprop'; allowed: sgd, adam"),
+    ({"compare": "fresh", "temperature": 1.0}, "unknown parameter"),
+    ({"fallback": "rmsprop"}, "fallback='rmsprop': one of sgd, adam"),
     ({"compare": "mean"}, "unknown compare 'mean'"),
-    ({"fallback_lr": -1.0}, "lr must be a positive number"),
+    ({"fallback_lr": -1.0}, "fallback_lr=-1.0: a positive number"),
     ({"z": -1.0}, "z must be a finite number >= 0"),
 ])
 def test_a_bad_variant_is_refused_before_anything_runs(spec, message):
-    with pytest.raises(ValueError, match=message):
-        ablation.variant_optimizer(LSTMOptimizer(), LRS, spec)
+    with pytest.raises(ConfigError, match=message):
+        GuardConfig.from_dict(spec)
 
 
 def _tidy(rows):
@@ -52,8 +55,10 @@ def test_recommend_takes_the_best_late_loss_among_variants_that_keep_the_fast_st
 def test_a_small_ablation_run_reports_every_variant_and_reference(tmp_path):
     guards = {"paper": {"compare": "fresh"}, "z1": {"compare": "fresh", "z": 1.0}, "adam": {"fallback": "adam"}}
     task = {"kind": "mlp", "dataset": "digits", "hidden": [8], "activation": "sigmoid", "batch_size": 32}
-    table, summary, _ = ablation.run_ablation(task, None, LRS, None, guards, steps=12, seeds=[0, 1],
-                                              log_every=6, report_steps=[3], out_dir=tmp_path, progress=False)
+    cfg = AblationConfig.from_dict({"task": task, "l2o_checkpoint": None, "rates": LRS, "rates_horizon": 1,
+                                    "guards": guards, "steps": 12, "seeds": [0, 1], "log_every": 6,
+                                    "report_steps": [3], "l2o_step": "plain"})
+    table, summary, _ = ablation.run_ablation(cfg, out_dir=tmp_path, progress=False)
     tidy = ablation.tidy_summary(table, summary)
     names = {"sgd", "adam", "l2o", "gl2o", "lgl2o[paper]", "lgl2o[z1]", "lgl2o[adam]"}
     assert set(tidy.optimizer) == names and set(tidy.step) == {3, 12}

@@ -6,6 +6,8 @@ import pytest
 import torch
 
 from lgl2o.core import paths
+from lgl2o.experiments.comparison import ComparisonConfig
+from lgl2o.experiments.config import ConfigError
 from lgl2o.experiments import artifacts, comparison, convex, summary
 from lgl2o.l2o import checkpoint
 from lgl2o.problems import tasks
@@ -79,32 +81,34 @@ def test_resume_folder_is_keyed_by_the_configuration_and_the_l2o_bytes(tmp_path,
         assert comparison.resume_folder(tmp_path / "resume", **{**cfg, **change}) != a, change
 
 
+def _cfg(**change):
+    base = {"task": {"kind": "mlp", "dataset": "digits", "hidden": [8], "batch_size": 32}, "l2o_checkpoint": None,
+            "rates": {"sgd": 1.0, "adam": 0.01}, "rates_horizon": 1, "guard": {"z": 1.0}, "steps": 12,
+            "seeds": [0, 1], "log_every": 4, "report_steps": [4], "l2o_step": "plain"}
+    return ComparisonConfig.from_dict({**base, **change})
+
+
 def test_a_resumable_comparison_matches_a_plain_one_and_cleans_up(tmp_path):
-    task = {"kind": "mlp", "dataset": "digits", "hidden": [8], "batch_size": 32}
-    kw = dict(rates={"sgd": 1.0, "adam": 0.01}, rates_horizon=0, steps=12, seeds=[0, 1], log_every=4,
-              guard={"z": 1.0}, progress=False)
     torch.manual_seed(0)
-    plain, _, _ = comparison.run_comparison(task, None, **kw)
+    plain, _, _ = comparison.run_comparison(_cfg(), progress=False)
     torch.manual_seed(0)
-    resumable, _, _ = comparison.run_comparison(task, None, **kw, resume_dir=tmp_path / "resume", checkpoint_every=5)
+    resumable, _, _ = comparison.run_comparison(_cfg(checkpoint_every=5), tmp_path, progress=False)
     pd.testing.assert_frame_equal(plain.drop(columns="wall_s"), resumable.drop(columns="wall_s"))
     assert not any((tmp_path / "resume").iterdir())  # the finished run's checkpoints are gone
+    assert (tmp_path / "curves.csv").exists() and (tmp_path / "metrics.json").exists()
 
 
 def test_a_comparison_with_the_fast_l2o_step_resumes_and_tracks_the_plain_one(tmp_path):
-    task = {"kind": "mlp", "dataset": "digits", "hidden": [8], "batch_size": 32}
-    kw = dict(rates={"sgd": 1.0, "adam": 0.01}, rates_horizon=0, steps=12, seeds=[0, 1], log_every=4,
-              guard={"z": 1.0}, progress=False)
     runs = {}
-    for name, extra in (("plain", {}), ("fast", {"l2o_step": "fast"}),
-                        ("fast-resumed", {"l2o_step": "fast", "resume_dir": tmp_path / "r", "checkpoint_every": 5})):
+    for name, cfg, out in (("plain", _cfg(), None), ("fast", _cfg(l2o_step="fast"), None),
+                           ("fast-resumed", _cfg(l2o_step="fast", checkpoint_every=5), tmp_path)):
         torch.manual_seed(0)  # the untrained LSTM's weights
-        runs[name], _, _ = comparison.run_comparison(task, None, **kw, **extra)
+        runs[name], _, _ = comparison.run_comparison(cfg, out, progress=False)
     cols = ["optimizer", "seed", "step"]
     pd.testing.assert_frame_equal(runs["fast"].drop(columns="wall_s"), runs["fast-resumed"].drop(columns="wall_s"))
     pd.testing.assert_frame_equal(runs["fast"][cols], runs["plain"][cols])
     # the same runs to float32 rounding (12 steps: before rounding differences grow along the L2O's path)
     for col in ("batch_loss", "full_loss", "proposal_share"):
         np.testing.assert_allclose(runs["fast"][col], runs["plain"][col], rtol=1e-5)
-    with pytest.raises(ValueError, match="unknown L2O step"):
-        comparison.run_comparison(task, None, **kw, l2o_step="jit")
+    with pytest.raises(ConfigError, match="l2o_step='jit': one of plain, compile, fast, native"):
+        _cfg(l2o_step="jit")

@@ -185,7 +185,7 @@ def test_meta_training_never_uses_an_evaluation_seed():
 
     evaluation = set(seeds_in(params))
     assert evaluation and max(evaluation) < seeds.VALIDATION_SEED_BASE
-    p = params["02_meta_train"]
+    p = params["meta_train"]
     cfgs = [meta.MetaConfig(**{**p["config"], **ph}) for ph in p["phases"]]
     used = {s for c in cfgs for e in range(c.episodes) for s in meta.episode_seeds(c, e)}
     assert len(used) >= max(c.episodes for c in cfgs) * p["config"]["optimizees"]

@@ -1,4 +1,5 @@
-"""dvc.yaml's conventions (docs/design.md): stage name = notebook = params.yaml section; plots read stage outputs."""
+"""dvc.yaml's conventions (docs/design.md): stage name = notebook, params.yaml section = the name without its
+number, deps = the notebook's imports; plots read stage outputs."""
 import json
 
 import yaml
@@ -25,12 +26,17 @@ def _paths(entries):
 
 
 def test_every_notebook_is_one_stage_named_after_it_with_its_params_section():
+    from lgl2o.pipeline.stage import section_name
+
     notebooks = {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}
     assert set(DVC["stages"]) == notebooks
     for name, variant, st in _stages():
         assert st["cmd"] == f"python -m lgl2o.pipeline.stage {name}" + (f" --variant {variant}" if variant else "")
-        assert f"notebooks/{name}.ipynb" in st["deps"] and st["params"] == [name]
-        assert name in PARAMS and (variant is None or variant in PARAMS[name]["variants"])
+        section = section_name(name)
+        # a variant depends on the shared settings and its own, not on its siblings'
+        want = [section] if variant is None else [f"{section}.base", f"{section}.{variant}"]
+        assert f"notebooks/{name}.ipynb" in st["deps"] and st["params"] == want
+        assert section in PARAMS and (variant is None or variant in PARAMS[section])
         outs = _paths(st.get("outs")) + _paths(st.get("metrics"))
         assert any(p.endswith("notebook.ipynb") for p in outs), name
 

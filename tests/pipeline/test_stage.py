@@ -1,18 +1,127 @@
 import re
 
 import pytest
+import yaml
 
-from lgl2o.pipeline import stage
 from lgl2o.core.paths import ROOT
+from lgl2o.experiments.config import ConfigError
+from lgl2o.pipeline import stage
+
+DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+STAGES = [(name, v) for name, st in DVC.items() for v in st.get("foreach", [None])]
 
 
-def test_stage_params_merge_a_variant_and_refuse_unknown_names():
-    p = stage.stage_params("05_ood_optimizee", "conv")
-    assert p["task"]["kind"] == "conv" and p["figure"].endswith("conv.png") and "variants" not in p
-    with pytest.raises(SystemExit, match="no variant 'gru'; variants: relu, wide_deep, conv"):
-        stage.stage_params("05_ood_optimizee", "gru")
-    with pytest.raises(SystemExit, match="params.yaml has no section '99_nothing'"):
-        stage.stage_params("99_nothing")
+def test_sections_are_named_after_their_stages_with_identifier_safe_names():
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert {stage.section_name(name) for name in DVC} == set(params) == set(stage.KINDS)
+    for name in params:
+        assert re.fullmatch(r"[A-Za-z_]\w*", name), name
+
+
+@pytest.mark.parametrize("name, variant", STAGES)
+def test_every_stage_of_params_yaml_builds_its_typed_config(name, variant):
+    figure, cfg = stage.stage_config(name, variant)
+    assert figure.startswith("figures/") and isinstance(cfg, stage.KINDS[stage.section_name(name)])
+    # the configuration survives the trip through papermill's parameters
+    assert type(cfg).from_dict(cfg.to_dict()) == cfg
+
+
+def test_a_variant_is_its_base_with_its_own_keys_and_unknown_names_are_refused():
+    p = stage.stage_section("05_ood_optimizee", "conv")
+    assert p["task"]["kind"] == "conv" and p["figure"].endswith("conv.png") and p["steps"] == 10000
+    with pytest.raises(ConfigError, match="no variant 'gru'; variants: relu, wide_deep, conv"):
+        stage.stage_section("05_ood_optimizee", "gru")
+    with pytest.raises(ConfigError, match="params.yaml has no section 'nothing'"):
+        stage.stage_section("99_nothing")
+
+
+def _section(name, variant=None):
+    s = stage.stage_section(name, variant)
+    s.pop("figure")
+    return s
+
+
+@pytest.mark.parametrize("name, change, message", [
+    ("03_in_distribution", {"steps": 0}, "in_distribution.steps=0: a positive number"),
+    ("03_in_distribution", {"steps": 2.5}, "in_distribution.steps=2.5: an integer"),
+    ("03_in_distribution", {"stepz": 2000}, "unknown parameter(s) stepz (a misspelling?)"),
+    ("03_in_distribution", {"seeds": []}, "seeds=[]: a non-empty list"),
+    ("03_in_distribution", {"seeds": [0, -1]}, "seeds=[0, -1]"),
+    ("03_in_distribution", {"task": {"kind": "mlp", "dataset": "cifar", "batch_size": 128}}, "task.dataset='cifar': one of"),
+    ("03_in_distribution", {"task": {"kind": "mlp", "dataset": "mnist", "activation": "gelu"}}, "task.activation='gelu'"),
+    ("03_in_distribution", {"task": {"kind": "rnn"}}, "task.kind='rnn'"),
+    ("03_in_distribution", {"task": {"kind": "mlp", "channels": [8]}}, "channels do(es) not apply to a mlp task"),
+    ("03_in_distribution", {"task": {"kind": "mlp", "batch_size": -5}}, "task.batch_size=-5: a positive number"),
+    ("03_in_distribution", {"guard": {"compare": "average"}}, "unknown compare 'average'; allowed: fresh, full, same, next"),
+    ("03_in_distribution", {"guard": {"compare": "fresh", "temperature": 1}}, "unknown parameter(s) temperature"),
+    ("03_in_distribution", {"guard": {"fallback": "adam"}}, "fallback belong(s) to an ablation variant"),
+    ("03_in_distribution", {"l2o_checkpoint": "models/nothing"}, "models/nothing.pt does not exist"),
+    ("03_in_distribution", {"rates": "results/none.json"}, "tuned rates come from stage 01"),
+    ("03_in_distribution", {"device": "tpu"}, "device='tpu'"),
+    ("03_in_distribution", {"l2o_step": "jit"}, "l2o_step='jit': one of plain, compile, fast, native"),
+    ("02_meta_train", {"phases": [{"unrol": 50}]}, "meta_train.phases[0]: MetaConfig.__init__() got an unexpected"),
+    ("08_cost", {"seeds": "1"}, "cost.seeds='1': an integer"),
+    ("07_convex_guarantee", {"quadratic": {"dim": 10, "mu": 2.0, "L": 1.0, "f_star": 0.0}}, "need mu <= L"),
+])
+def test_a_bad_parameter_fails_naming_it(name, change, message):
+    section = {**_section(name), **change}
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        stage.KINDS[stage.section_name(name)].from_dict(section, stage.section_name(name))
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"guards": {"x": {"fallback": "rmsprop"}}}, "guards.x.fallback='rmsprop': one of sgd, adam"),
+    ({"guards": {"x": {"z": -1.0}}}, "z must be a finite number >= 0, got -1.0"),
+    ({"guards": {"x": {"test": "t"}}}, "unknown test 't'; allowed: mean, sign"),
+    ({"guards": {"x": {"max_fallback_increase": -1}}}, "max_fallback_increase must be None or a finite number >= 0"),
+    ({"guards": {}}, "name at least one guard variant"),
+])
+def test_a_bad_ablation_variant_fails_naming_it(change, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        stage.KINDS["guard_ablation"].from_dict({**_section("09_guard_ablation", "mnist"), **change})
+
+
+def test_a_bad_meta_training_setting_fails_naming_it():
+    section = _section("02_meta_train")
+    section["config"] = {**section["config"], "meta_lr": 0.0}
+    with pytest.raises(ConfigError, match=re.escape("meta_train.config: meta_lr must be a positive number, got 0.0")):
+        stage.KINDS["meta_train"].from_dict(section, "meta_train")
+
+
+def test_a_missing_key_is_refused():
+    section = _section("07_convex_guarantee")
+    del section["steps"]
+    with pytest.raises(ConfigError, match=r"convex_guarantee: missing parameter\(s\) steps"):
+        stage.KINDS["convex_guarantee"].from_dict(section, "convex_guarantee")
+
+
+@pytest.mark.parametrize("edit", ["misspelt", "missing", "wrongly typed"])
+def test_a_bad_section_fails_the_stage_before_papermill_starts_and_writes_nothing(edit, tmp_path, monkeypatch, capsys):
+    import papermill
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    section = params["convex_guarantee"]
+    if edit == "misspelt":
+        section["stepz"] = section.pop("steps")
+    elif edit == "missing":
+        del section["seeds"]
+    else:
+        section["steps"] = "2000"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.setattr(stage, "ROOT", tmp_path)
+    monkeypatch.setattr(papermill, "execute_notebook", lambda *a, **k: pytest.fail("papermill started"))
+    assert stage.main(["07_convex_guarantee"]) == 2
+    err = capsys.readouterr().err
+    assert {"misspelt": "stepz", "missing": "seeds", "wrongly typed": "steps='2000'"}[edit] in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]  # no results, no notebook
+
+
+def test_a_cuda_device_where_there_is_none_is_refused(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="device='cuda': CUDA is not available on this machine"):
+        stage.KINDS["in_distribution"].from_dict({**_section("03_in_distribution"), "device": "cuda"})
 
 
 def test_executed_notebooks_name_no_machine_paths(tmp_path):
@@ -22,47 +131,3 @@ def test_executed_notebooks_name_no_machine_paths(tmp_path):
     assert nb.read_text() == '{"input_path": "notebooks/x.ipynb", "cwd": "."}'
     for committed in (ROOT / "results").rglob("notebook.ipynb"):
         assert str(ROOT) not in committed.read_text(), committed
-
-
-def test_every_stage_of_params_yaml_passes_the_checks():
-    import yaml
-
-    sections = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for name, section in sections.items():
-        for variant in section.get("variants") or [None]:
-            stage.check_params(stage.stage_params(name, variant))
-
-
-@pytest.mark.parametrize("stage_name, change, message", [
-    ("03_in_distribution", {"steps": 0}, "steps=0: a positive integer"),
-    ("03_in_distribution", {"seeds": []}, "seeds=[]: a non-empty list"),
-    ("03_in_distribution", {"seeds": [0, -1]}, "seeds=[0, -1]"),
-    ("03_in_distribution", {"task": {"kind": "mlp", "dataset": "cifar", "batch_size": 128}}, "task.dataset='cifar': one of"),
-    ("03_in_distribution", {"task": {"kind": "mlp", "dataset": "mnist", "activation": "gelu"}}, "task.activation='gelu'"),
-    ("03_in_distribution", {"task": {"kind": "rnn"}}, "task.kind='rnn'"),
-    ("03_in_distribution", {"task": {"kind": "mlp", "batch_size": -5}}, "task.batch_size=-5: a positive number"),
-    ("03_in_distribution", {"guard": {"compare": "average"}}, "guard.compare='average': one of fresh, full, same, next"),
-    ("03_in_distribution", {"guard": {"compare": "fresh", "temperature": 1}}, "unknown: temperature"),
-    ("03_in_distribution", {"l2o_checkpoint": "models/nothing"}, "models/nothing.pt does not exist"),
-    ("03_in_distribution", {"rates": "results/none.json"}, "tuned rates come from stage 01"),
-    ("03_in_distribution", {"device": "tpu"}, "device='tpu'"),
-    ("02_meta_train", {"config": {"meta_lr": 0.0}}, "config.meta_lr=0.0: a positive number"),
-    ("09_guard_ablation", {"guards": {"x": {"fallback": "rmsprop"}}}, "guards.x.fallback='rmsprop': one of sgd, adam"),
-    ("09_guard_ablation", {"guards": {"x": {"z": -1.0}}}, "guards.x.z=-1.0: a positive number (or 0)"),
-    ("09_guard_ablation", {"guards": {"x": {"test": "t"}}}, "guards.x.test='t': one of mean, sign"),
-    ("08_cost", {"l2o_step": "jit"}, "l2o_step='jit': one of plain, compile, fast"),
-    ("09_guard_ablation", {"guards": {"x": {"max_fallback_increase": -1}}},
-     "guards.x.max_fallback_increase=-1: a positive number (or 0)"),
-])
-def test_a_bad_parameter_fails_fast_naming_it(stage_name, change, message):
-    params = {**stage.stage_params(stage_name, "mnist" if stage_name.startswith("09") else None), **change}
-    with pytest.raises(SystemExit, match=re.escape(message)):
-        stage.check_params(params)
-
-
-def test_a_cuda_device_where_there_is_none_is_refused(monkeypatch):
-    import torch
-
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(SystemExit, match="device='cuda': CUDA is not available on this machine"):
-        stage.check_params({**stage.stage_params("03_in_distribution"), "device": "cuda"})

@@ -1,0 +1,88 @@
+"""Stage 02: meta-train the L2O (``l2o.meta``'s curriculum) and compare the result with tuned SGD and
+Adam on unseen seeds, the question every later figure rests on."""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..core import io
+from ..core.paths import repo_path
+from ..engine.loop import evaluate
+from ..l2o import checkpoint, meta
+from ..l2o.backends import make_step
+from ..l2o.optimizer import L2O
+from ..optim.baselines import SGD, Adam
+from ..problems.tasks import make_task
+from .artifacts import tuned_rates
+from .config import Config, ConfigError, TaskConfig, checked, device, positive, positive_each, rates_file, seeds
+from .summary import summarize
+
+
+@dataclass(frozen=True)
+class MetaTrainConfig(Config):
+    """Stage 02: meta-training (``config``: ``l2o.meta.MetaConfig``; ``phases``: its overrides per
+    curriculum phase) and the evaluation of the result against SGD and Adam."""
+
+    config: dict[str, Any]
+    phases: list[dict[str, Any]]
+    model_dir: str
+    baselines_from: str | dict[str, float] = field(metadata=checked(rates_file))
+    baseline_horizon: int = field(metadata=checked(positive))
+    eval_steps: int = field(metadata=checked(positive))
+    eval_seeds: list[int] = field(metadata=checked(seeds))
+    report_steps: list[int] = field(metadata=checked(positive_each))
+    compile_eval: bool = False
+    device: str = field(default="cpu", metadata=checked(device))
+
+    def validate(self, where):
+        from ..l2o.meta import MetaConfig
+
+        TaskConfig.from_dict(self.config.get("task"), f"{where}.config.task")
+        for i, overrides in enumerate([{}, *self.phases]):
+            try:
+                MetaConfig(**{**self.config, **overrides})
+            except (TypeError, ValueError) as e:
+                what = f"{where}.config" if i == 0 else f"{where}.phases[{i - 1}]"
+                raise ConfigError(f"{what}: {e}") from None
+
+    def meta_config(self):
+        from ..l2o.meta import MetaConfig
+
+        return MetaConfig(**self.config)
+
+
+def train(cfg: MetaTrainConfig, out_dir=None, progress=True):
+    """Meta-train in a resumable working folder per configuration (``model_dir/work/<hash>``: an interrupted
+    stage picks up where it stopped), copy the chosen checkpoint to ``model_dir/l2o.{pt,json}``, and with
+    ``out_dir`` write the log as ``meta_log.csv``. Returns (log, net, its checkpoint JSON)."""
+    mcfg = cfg.meta_config()
+    work = repo_path(cfg.model_dir) / "work" / meta.config_hash(mcfg, cfg.phases)
+    log = meta.meta_train_phases(mcfg, cfg.phases, work, device=cfg.device, progress=progress)
+    for ext in (".pt", ".json"):  # the chosen (best-validation) checkpoint
+        shutil.copy(work / f"l2o{ext}", repo_path(cfg.model_dir) / f"l2o{ext}")
+    if out_dir is not None:
+        io.write_csv(log, f"{out_dir}/meta_log.csv")
+    net, info = checkpoint.load(repo_path(cfg.model_dir) / "l2o", device=cfg.device)
+    return log, net, info
+
+
+def episodes(log) -> int:
+    return int(log.groupby("phase").episode.max().add(1).sum())
+
+
+def evaluate_trained(cfg: MetaTrainConfig, net, log, out_dir=None, progress=True):
+    """The trained L2O against SGD and Adam at their tuned rates on ``cfg.eval_seeds``; with ``out_dir``,
+    ``eval.csv`` and ``metrics.json`` there. Returns (table, summary, problem)."""
+    lrs = tuned_rates(cfg.baselines_from, cfg.baseline_horizon)
+    problem = make_task(**cfg.config["task"], device=cfg.device)
+    stepper = make_step(net, "compile" if cfg.compile_eval else "plain")
+    table = evaluate(problem, {"sgd": SGD(lrs["sgd"]), "adam": Adam(lrs["adam"]), "l2o": L2O(stepper)},
+                     steps=cfg.eval_steps, seeds=cfg.eval_seeds, log_every=10, progress=progress)
+    summary = summarize(table, cfg.report_steps)
+    if out_dir is not None:
+        io.write_csv(table, f"{out_dir}/eval.csv")
+        io.write_json({"lr": lrs, "seeds": cfg.eval_seeds, "optimizers": summary, "meta_episodes": episodes(log),
+                       "meta_wall_min": float(log.wall_s.max() / 60), "meta_steps_skipped": int(log.skipped.sum())},
+                      f"{out_dir}/metrics.json")
+    return table, summary, problem
