@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create .venv (Python 3.11), install lgl2o with its pipeline/test extras, fetch and verify the data.
-# Sourced by main.sh and test.sh; safe to run again (installs and verified files are reused).
+# Run by main.sh and test.sh; safe to run again (installs and verified files are reused).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}

@@ -22,6 +22,7 @@ import time
 import torch
 
 from ..experiments.cost import cost_table, time_steps
+from ..l2o.backends import BACKENDS
 from ..l2o.backends import NAMES as L2O_STEPS
 from ..l2o.backends import make_step
 from ..l2o.backends.native import NativeUnavailable
@@ -68,7 +69,7 @@ def main(argv=None) -> int:
     ap.add_argument("--batched", default="1,4,16", help="seed counts for the LGL2O throughput")
     ap.add_argument("--meta-optimizees", type=int, default=4)
     ap.add_argument("--meta-steps", default="plain,compile",
-                    help="which L2O modules to time meta-training with (plain and/or compile)")
+                    help="which differentiable L2O backends to time meta-training with (plain and/or compile)")
     ap.add_argument("--l2o-step", choices=L2O_STEPS, default="fast",
                     help="how the L2O's step is computed (default: fast)")
     ap.add_argument("--keep-malloc", action="store_true",
@@ -80,14 +81,16 @@ def main(argv=None) -> int:
         if getattr(args, name) <= 0:
             ap.error(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     meta_kinds = [k for k in args.meta_steps.split(",") if k]
-    if not meta_kinds or set(meta_kinds) - {"plain", "compile"}:
-        ap.error(f"--meta-steps must list plain and/or compile, got {args.meta_steps!r}")
+    differentiable = [n for n, b in BACKENDS.items() if b.differentiable]
+    if not meta_kinds or set(meta_kinds) - set(differentiable):
+        ap.error(f"--meta-steps must list differentiable backends ({', '.join(differentiable)}), got {args.meta_steps!r}")
     if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
         ap.error(f"--device {args.device}: CUDA is not available on this machine")
     if args.graph and torch.device(args.device).type != "cuda":
         ap.error(f"--graph needs a CUDA device, got --device {args.device}")
-    if args.l2o_step == "native" and torch.device(args.device).type != "cpu":
-        ap.error(f"--l2o-step native runs on the CPU only, got --device {args.device}")
+    if torch.device(args.device).type not in BACKENDS[args.l2o_step].devices:
+        ap.error(f"--l2o-step {args.l2o_step} runs on {', '.join(BACKENDS[args.l2o_step].devices)} only, "
+                 f"got --device {args.device}")
 
     tuned = False if args.keep_malloc else keep_freed_memory()
     task = MLP(args.dataset, device=args.device)
@@ -130,7 +133,7 @@ def main(argv=None) -> int:
             out["lgl2o_throughput"][s].update(graph_ms_per_step=ms, graph_us_per_seed_step=1000 * ms / s)
             print(f"    the same replayed from a CUDA graph: {ms:8.3f} ms/step, {1000 * ms / s:8.1f} us per seed-step")
 
-    # meta-training needs the module's backward: the plain module, eager and compiled
+    # meta-training needs a backward: the differentiable backends
     out["meta_train"] = {"optimizees": args.meta_optimizees, "unroll": 20}
     for kind in meta_kinds:
         rate = time_meta(task, make_step(net, kind), args.meta_optimizees, 20, max(1, args.repeats // 2),
