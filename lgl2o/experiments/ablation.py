@@ -11,36 +11,25 @@ fast) and late (where SGD wins), the share of steps on which it took the L2O, an
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from ..l2o.backends import NAMES as L2O_STEPS
 
 from ..l2o.optimizer import L2O
 from ..optim.baselines import SGD, Adam
 from ..optim.guards import LGL2O
 from ..problems.tasks import make_task
 from .artifacts import tuned_rates
-from .comparison import GuardConfig, comparison_optimizers, evaluate_and_save, the_l2o
-from .config import Config, ConfigError, TaskConfig, checked, device, l2o_checkpoint, one_of, positive, positive_each, rates_file, seeds
+from .comparison import GuardConfig, RunConfig, comparison_optimizers, evaluate_and_save, the_l2o
+from .config import ConfigError
 
-@dataclass(frozen=True)
-class AblationConfig(Config):
+@dataclass(frozen=True, kw_only=True)
+class AblationConfig(RunConfig):
     """Stage 09: guard variants beside the references on one task."""
 
-    task: TaskConfig
-    l2o_checkpoint: str | None = field(metadata=checked(l2o_checkpoint))
-    rates: str | dict[str, float] = field(metadata=checked(rates_file))
-    rates_horizon: int = field(metadata=checked(positive))
     guards: dict[str, GuardConfig]
-    steps: int = field(metadata=checked(positive))
-    seeds: list[int] = field(metadata=checked(seeds))
-    log_every: int = field(metadata=checked(positive))
-    report_steps: list[int] = field(metadata=checked(positive_each))
-    l2o_step: str = field(default="fast", metadata=checked(one_of(L2O_STEPS)))
-    device: str = field(default="cpu", metadata=checked(device))
 
     def validate(self, where):
         if not self.guards:

@@ -69,22 +69,28 @@ class ComparisonGuard(GuardConfig):
         super().validate(where)
 
 
-@dataclass(frozen=True)
-class ComparisonConfig(Config):
-    """Stages 03-06: every optimizer of ``comparison.comparison_optimizers`` on one task."""
+@dataclass(frozen=True, kw_only=True)
+class RunConfig(Config):
+    """What every run of the optimizers on one task takes (the comparisons, the ablation)."""
 
     task: TaskConfig
     l2o_checkpoint: str | None = field(metadata=checked(l2o_checkpoint))
     rates: str | dict[str, float] = field(metadata=checked(rates_file))
     rates_horizon: int = field(metadata=checked(positive))
-    guard: ComparisonGuard
     steps: int = field(metadata=checked(positive))
     seeds: list[int] = field(metadata=checked(seeds))
     log_every: int = field(metadata=checked(positive))
     report_steps: list[int] = field(metadata=checked(positive_each))
     l2o_step: str = field(default="fast", metadata=checked(one_of(L2O_STEPS)))
-    checkpoint_every: int = field(default=0, metadata=checked(non_negative))  # > 0: resumable
     device: str = field(default="cpu", metadata=checked(device))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComparisonConfig(RunConfig):
+    """Stages 03-06: every optimizer of ``comparison.comparison_optimizers`` on one task."""
+
+    guard: ComparisonGuard
+    checkpoint_every: int = field(default=0, metadata=checked(non_negative))  # > 0: resumable
 
 
 ORDER = ["sgd", "adam", "l2o", "gl2o", "lgl2o-sgd", "lgl2o-adam", "lgl2o-paper"]

@@ -53,8 +53,8 @@ class MetaTrainConfig(Config):
 
 
 def train(cfg: MetaTrainConfig, out_dir=None, progress=True):
-    """Meta-train in a resumable working folder per configuration (``model_dir/work/<hash>``: an interrupted
-    stage picks up where it stopped), copy the chosen checkpoint to ``model_dir/l2o.{pt,json}``, and with
+    """Meta-train in a resumable working folder per configuration (named by its hash, in ``model_dir``'s
+    ``work`` folder: an interrupted stage picks up where it stopped), copy the chosen checkpoint to ``model_dir/l2o.{pt,json}``, and with
     ``out_dir`` write the log as ``meta_log.csv``. Returns (log, net, its checkpoint JSON)."""
     mcfg = cfg.meta_config()
     work = repo_path(cfg.model_dir) / "work" / meta.config_hash(mcfg, cfg.phases)
