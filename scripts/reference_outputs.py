@@ -21,7 +21,8 @@ import pandas as pd
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-TIMING = {"wall_s", "ms", "ratio_to_sgd", "meta_wall_min", "machine", "malloc_keeps_freed_memory"}
+TIMING = {"wall_s", "ms", "ratio_to_sgd", "meta_wall_min", "machine", "malloc_keeps_freed_memory", "l2o_vs_sgd",
+          "lgl2o_sgd_vs_l2o"}
 
 COMPARISON = {"steps": 30, "seeds": [0, 1], "log_every": 10, "report_steps": [10, 20]}
 REDUCED = {

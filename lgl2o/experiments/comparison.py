@@ -27,7 +27,7 @@ from ..problems.tasks import make_task
 from .artifacts import tuned_rates
 from .config import (Config, ConfigError, TaskConfig, checked, device, given, l2o_checkpoint, non_negative,
                      one_of, positive, positive_each, rates_file, seeds)
-from .summary import summarize
+from .summary import save_summary, summarize
 
 FALLBACKS = ("sgd", "adam")  # an ablation variant's fallback optimizer
 GUARD_KEYS = ("compare", "compare_batch", "z", "test", "reset_proposal_on_fallback", "max_fallback_increase")
@@ -124,7 +124,7 @@ def the_l2o(checkpoint, l2o_step: str, device="cpu"):
 def run_comparison(cfg: ComparisonConfig, out_dir=None, progress=True):
     """One comparison figure's data: every optimizer of ``comparison_optimizers`` on ``cfg.task``.
 
-    Writes ``curves.csv`` and ``metrics.json`` under ``out_dir`` when given. With ``cfg.checkpoint_every``
+    Writes ``curves.csv``, ``summary.json`` and ``metrics.json`` under ``out_dir`` when given. With ``cfg.checkpoint_every``
     > 0 (and an ``out_dir``), every optimizer's run checkpoints in ``out_dir/resume`` and an interrupted
     stage resumes. Returns (table, summary, problem).
     """
@@ -162,7 +162,7 @@ def resume_folder(resume_dir, l2o=None, **config) -> Path:
 def evaluate_and_save(problem, optimizers: dict, steps: int, seeds, log_every: int, report_steps=(), out_dir=None,
                       meta: dict | None = None, progress=True, resume_dir=None, checkpoint_every: int = 0):
     """Run ``optimizers`` on ``problem``, summarise, and with ``out_dir`` write ``curves.csv`` and
-    ``metrics.json`` (the summary, with ``meta``). Returns (table, summary)."""
+    ``summary.json`` (the summary, with ``meta``) and its headline ``metrics.json``. Returns (table, summary)."""
     # the full-training-set loss at every logged step (multiples of log_every and a log-spaced grid), so
     # that the first steps, where the L2O is fast, are drawn from measurements too
     table = evaluate(problem, optimizers, steps=steps, seeds=seeds, log_every=log_every, full_every=1,
@@ -170,6 +170,6 @@ def evaluate_and_save(problem, optimizers: dict, steps: int, seeds, log_every: i
     summary = summarize(table, report_steps)
     if out_dir is not None:
         io.write_csv(table, f"{out_dir}/curves.csv")
-        io.write_json({"task": problem.name, **(meta or {}), "steps": steps, "seeds": list(seeds),
-                       "optimizers": summary}, f"{out_dir}/metrics.json")
+        save_summary({"task": problem.name, **(meta or {}), "steps": steps, "seeds": list(seeds),
+                      "optimizers": summary}, out_dir)
     return table, summary

@@ -15,6 +15,7 @@ from ..optim.baselines import SGD
 from ..optim.guards import LGL2O
 from ..problems.tasks import Quadratic
 from .config import Config, ConfigError, checked, device, finite, l2o_checkpoint, non_negative, positive, seeds
+from .summary import save_summary
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def convex_optimizers(net, problem) -> dict:
 
 def run_convex(cfg: ConvexConfig, out_dir=None):
     """Every optimizer of ``convex_optimizers`` on the quadratic, exact gradients, every step logged; with
-    ``out_dir``, ``curves.csv`` and ``metrics.json`` there. Returns (table with gap and bound, violations,
+    ``out_dir``, ``curves.csv``, ``summary.json`` and ``metrics.json`` there. Returns (table with gap and bound, violations,
     final gaps, problem)."""
     net = load_l2o(cfg.l2o_checkpoint, cfg.device) if cfg.l2o_checkpoint else LSTMOptimizer().to(cfg.device)
     problem = Quadratic(**cfg.quadratic.to_dict(), device=cfg.device)
@@ -84,7 +85,7 @@ def run_convex(cfg: ConvexConfig, out_dir=None):
     final = table[table.step == steps].groupby("optimizer").gap.agg(["mean", "max"])
     if out_dir is not None:
         io.write_csv(table, f"{out_dir}/curves.csv")
-        io.write_json({"task": problem.name, "steps": steps, "seeds": list(cfg.seeds), "bound_violations": violations,
+        save_summary({"task": problem.name, "steps": steps, "seeds": list(cfg.seeds), "bound_violations": violations,
                        "final_gap": final["mean"].to_dict(),
-                       "final_bound": float(table[table.step == steps].bound.mean())}, f"{out_dir}/metrics.json")
+                       "final_bound": float(table[table.step == steps].bound.mean())}, out_dir)
     return table, violations, final, problem

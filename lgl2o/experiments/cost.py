@@ -20,6 +20,7 @@ from ..optim.baselines import SGD, Adam
 from ..optim.guards import GL2O, LGL2O
 from ..problems.tasks import MLP
 from .config import Config, checked, dataset, device, one_of, positive
+from .summary import save_summary
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def cost_table(task, net, seeds, steps, repeats, engine="eager"):
 def run_cost(cfg: CostConfig, out_dir=None):
     """Stage 08: ``cost_table`` on the MLP of ``cfg.dataset`` with the ``cfg.l2o_step`` backend (an untrained
     LSTM: the weights do not change the cost), malloc keeping freed memory as the benchmark does; with
-    ``out_dir``, ``cost.csv`` and ``metrics.json`` (the machine, the table) there. Returns (table, machine, task)."""
+    ``out_dir``, ``cost.csv``, ``summary.json`` (the machine, the table) and ``metrics.json`` there. Returns (table, machine, task)."""
     malloc_tuned = keep_freed_memory()
     task = MLP(cfg.dataset, device=cfg.device)
     net = LSTMOptimizer().to(cfg.device)
@@ -96,7 +97,7 @@ def run_cost(cfg: CostConfig, out_dir=None):
     machine = f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, {cfg.device}"
     if out_dir is not None:
         io.write_csv(cost, f"{out_dir}/cost.csv")
-        io.write_json({"machine": machine, "task": task.name, "l2o_step": cfg.l2o_step,
+        save_summary({"machine": machine, "task": task.name, "l2o_step": cfg.l2o_step,
                        "malloc_keeps_freed_memory": malloc_tuned,
-                       "per_step": cost.set_index("optimizer").to_dict("index")}, f"{out_dir}/metrics.json")
+                       "per_step": cost.set_index("optimizer").to_dict("index")}, out_dir)
     return cost, machine, task

@@ -16,7 +16,7 @@ from ..optim.baselines import SGD, Adam
 from ..problems.tasks import make_task
 from .artifacts import tuned_rates
 from .config import Config, ConfigError, TaskConfig, checked, device, positive, positive_each, rates_file, seeds
-from .summary import summarize
+from .summary import save_summary, summarize
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def episodes(log) -> int:
 
 def evaluate_trained(cfg: MetaTrainConfig, net, log, out_dir=None, progress=True):
     """The trained L2O against SGD and Adam at their tuned rates on ``cfg.eval_seeds``; with ``out_dir``,
-    ``eval.csv`` and ``metrics.json`` there. Returns (table, summary, problem)."""
+    ``eval.csv``, ``summary.json`` and ``metrics.json`` there. Returns (table, summary, problem)."""
     lrs = tuned_rates(cfg.baselines_from, cfg.baseline_horizon)
     problem = make_task(**cfg.config["task"], device=cfg.device)
     stepper = make_step(net, "compile" if cfg.compile_eval else "plain")
@@ -82,7 +82,7 @@ def evaluate_trained(cfg: MetaTrainConfig, net, log, out_dir=None, progress=True
     summary = summarize(table, cfg.report_steps)
     if out_dir is not None:
         io.write_csv(table, f"{out_dir}/eval.csv")
-        io.write_json({"lr": lrs, "seeds": cfg.eval_seeds, "optimizers": summary, "meta_episodes": episodes(log),
+        save_summary({"lr": lrs, "seeds": cfg.eval_seeds, "optimizers": summary, "meta_episodes": episodes(log),
                        "meta_wall_min": float(log.wall_s.max() / 60), "meta_steps_skipped": int(log.skipped.sum())},
-                      f"{out_dir}/metrics.json")
+                     out_dir)
     return table, summary, problem

@@ -2,9 +2,12 @@
 diverged seeds, and the share of steps on which a guard took the L2O proposal (plain JSON for DVC)."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 
+from ..core import io
 from .stats import mean_ci
 
 
@@ -56,3 +59,34 @@ def summary_table(summary: dict) -> pd.DataFrame:
             row["L2O share"] = f"{e['proposal_share']:.2f}"
         rows.append(row)
     return pd.DataFrame(rows).set_index("optimizer")
+
+
+def headline(doc: dict) -> dict:
+    """The measured numbers ``dvc metrics show`` lists for one stage, projected from its ``summary.json``
+    document (which also records the task, seeds and rates): comparisons give each optimizer's final
+    full-training-set loss (mean over seeds), each guard's L2O share and the diverged seeds in all; the
+    convex check its bound violations and the final gaps of the L2O alone and guarded; the cost table the
+    L2O step against SGD's and the guard's step against the L2O's."""
+    if "optimizers" in doc:
+        ops = doc["optimizers"]
+        out = {"loss": {}, "diverged_seeds": sum(e["diverged_seeds"] for e in ops.values())}
+        for name, e in ops.items():
+            last = max((k for k in e if k.startswith("full_loss@")), key=lambda k: int(k.split("@")[1]), default=None)
+            if last is not None:
+                out["loss"][name] = e[last]["mean"]
+        if "variants" not in doc:  # an ablation's shares are in its summary and figure, not a dozen more columns
+            out["share"] = {name: e["proposal_share"] for name, e in ops.items() if "proposal_share" in e}
+        return out
+    if "bound_violations" in doc:
+        return {"bound_violations": doc["bound_violations"],
+                "final_gap": {k: doc["final_gap"][k] for k in ("l2o", "lgl2o(l2o)") if k in doc["final_gap"]}}
+    if "per_step" in doc:
+        ms = {name: e["ms"] for name, e in doc["per_step"].items()}
+        return {"l2o_vs_sgd": ms["l2o"] / ms["sgd"], "lgl2o_sgd_vs_l2o": ms["lgl2o-sgd"] / ms["l2o"]}
+    raise ValueError(f"no headline for a summary with keys {sorted(doc)}")
+
+
+def save_summary(doc: dict, out_dir) -> None:
+    """``summary.json`` (``doc``, everything the stage reports) and ``metrics.json`` (its ``headline``)."""
+    io.write_json(doc, f"{out_dir}/summary.json")
+    io.write_json(headline(json.loads(json.dumps(doc))), f"{out_dir}/metrics.json")

@@ -1,7 +1,8 @@
 """The loss guard's decision rule: is the proposal's candidate confidently better than the fallback's?
 
-One implementation, used by ``guards.LGL2O`` (and to be shared by the library guard), on the per-example
-losses of both candidates on the same comparison examples (common random numbers).
+One implementation, used by ``guards.LGL2O`` (runs x parameters) and ``torch_guard.LossGuard`` (a torch
+model: one run), on the per-example losses of both candidates on the same comparison examples (common
+random numbers); ``choose`` then applies the rule for non-finite candidates shared by every guard.
 """
 from __future__ import annotations
 
@@ -30,3 +31,20 @@ def proposal_is_better(ep: torch.Tensor, ef: torch.Tensor, test: str = "mean", z
     else:
         confident = lp < lf
     return lp, lf, confident
+
+
+def refuse_fallback(lp, lf, current, confident, max_increase: float):
+    """Where the fallback candidate's loss is above (1 + ``max_increase``) times the current iterate's on
+    the same examples and the proposal's is lower, refuse the fallback step (take the proposal, confident
+    or not). Written as "not <=" so that a non-finite fallback loss counts as catastrophic."""
+    return ~(lf <= (1 + max_increase) * current) & (lp < lf) & ~confident
+
+
+def choose(confident, proposal_ok, fallback_ok):
+    """(take the proposal, keep the current iterate) per run, from whether the test is ``confident`` that
+    the proposal is better and whether each candidate is finite (its parameters and its estimated loss):
+    a finite candidate beats a non-finite one; of two finite candidates the proposal is taken only where
+    the test is confident; where both are non-finite neither is taken and the current iterate is kept, so
+    that a run never turns non-finite through the guard."""
+    take = proposal_ok & (confident | ~fallback_ok)
+    return take, ~proposal_ok & ~fallback_ok

@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from .decision import TESTS, proposal_is_better
+from .decision import TESTS, choose, proposal_is_better, refuse_fallback
 from .protocol import Guard, check_positive, map_state, where_runs
 
 
@@ -31,7 +31,8 @@ class LGL2O(Guard):
     it. Heavy-tailed differences inflate the mean test's standard error exactly when one candidate is
     catastrophic, so that test can keep a diverging fallback step; the sign test's threshold does not
     depend on the size of the differences.
-    Ties and non-finite losses go to the fallback.
+    Ties go to the fallback. Non-finite candidates (``decision.choose``): a finite candidate beats a
+    non-finite one; where both are non-finite the current iterate is kept (``info["kept_current"]``).
 
     ``max_fallback_increase`` (default None: off) refuses a catastrophic fallback step: when the fallback
     candidate's estimated loss is above (1 + max_fallback_increase) times the current iterate's on the
@@ -92,19 +93,19 @@ class LGL2O(Guard):
         info = {}
         if self.max_fallback_increase is not None:  # the current iterate's loss on the same examples
             current = oracle.full_loss(params) if fwd is None else oracle.forward(params, fwd[0])[0].mean(1)
-            # written as "not <=" so that a non-finite fallback loss counts as catastrophic
-            refuse = ~(lf <= (1 + self.max_fallback_increase) * current) & (lp < lf) & ~confident
+            refuse = refuse_fallback(lp, lf, current, confident, self.max_fallback_increase)
             confident = confident | refuse
             info["refused_fallback"] = refuse
-        take = torch.isfinite(lp) & torch.isfinite(yp).all(1) & confident
-        new = where_runs(take, yp, yf)
+        take, keep = choose(confident, torch.isfinite(lp) & torch.isfinite(yp).all(1),
+                            torch.isfinite(lf) & torch.isfinite(yf).all(1))
+        new = where_runs(take, yp, where_runs(keep, params, yf))
         if fwd is not None and self.compare == "next":
             batch, ep, cp, ef, cf = fwd
-            oracle.keep_forward(new, batch, take, (ep, cp), (ef, cf))
+            oracle.keep_forward(new, batch, take, (ep, cp), (ef, cf), valid=~keep)
         if self.reset:
             sp = map_state(lambda v: where_runs(take, v, torch.zeros_like(v)) if v.dim() else v, sp)
-        return new, {"proposal": sp, "fallback": sf}, {"took_proposal": take, "loss_proposal": lp, "loss_fallback": lf,
-                                                       **info}
+        return new, {"proposal": sp, "fallback": sf}, {"took_proposal": take, "kept_current": keep,
+                                                       "loss_proposal": lp, "loss_fallback": lf, **info}
 
 
 MU_RULES = ("ema", "geometric", "recent_term", "recent_max")
@@ -115,7 +116,9 @@ class GL2O(Guard):
 
     The fallback is an SGD step with ``lr``; the residual is that of the fixed-point operator
     T(x) = x - lr * grad f(x), ||x - T(x)|| = lr * ||grad f(x)||, on the current minibatch B. mu starts at
-    the residual at x0 and changes only when a proposal is accepted, by ``mu_rule``:
+    the residual at x0 and changes only when a proposal is accepted, by ``mu_rule``. Non-finite candidates
+    as in LGL2O (``decision.choose``): a finite one beats a non-finite one (a proposal whose residual is
+    non-finite counts as non-finite); where both are non-finite the current iterate is kept. mu rules:
       "ema":         mu <- theta * r(y) + (1 - theta) * mu          (default, theta = 0.1)
       "geometric":   mu <- (1 - delta) * mu
       "recent_term": mu <- r(y)
@@ -166,7 +169,10 @@ class GL2O(Guard):
         y, sp, _ = self.proposal.step(params, state["proposal"], grad, oracle)
         _, gy = oracle.grad(y)
         r = self.lr * gy.norm(dim=1)
-        accept = torch.isfinite(r) & torch.isfinite(y).all(1) & (r < (1 - self.delta) * mu)
+        fallback = params - self.lr * grad
+        accept, keep = choose(r < (1 - self.delta) * mu, torch.isfinite(r) & torch.isfinite(y).all(1),
+                              torch.isfinite(fallback).all(1))
         mu, history = self.update_mu(mu, history, r, accept)
-        new = where_runs(accept, y, params - self.lr * grad)
-        return new, {"proposal": sp, "mu": mu, "history": history}, {"took_proposal": accept, "residual": r, "mu": mu}
+        new = where_runs(accept, y, where_runs(keep, params, fallback))
+        return new, {"proposal": sp, "mu": mu, "history": history}, {"took_proposal": accept, "kept_current": keep,
+                                                                     "residual": r, "mu": mu}

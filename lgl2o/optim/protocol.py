@@ -10,6 +10,7 @@ checkpointed and, since every piece lives on the parameters' device, a whole ste
 one CUDA graph. ``info`` maps names to (S,) tensors of telemetry; the keys in use:
 
     took_proposal    bool, a guard kept the proposal's candidate (every ``Guard``)
+    kept_current     bool, both candidates were non-finite and the guard kept the current iterate (every ``Guard``)
     loss_proposal    the proposal candidate's estimated loss (LGL2O)
     loss_fallback    the fallback candidate's estimated loss (LGL2O)
     refused_fallback bool, a catastrophic fallback step was refused (LGL2O with max_fallback_increase)
@@ -37,7 +38,7 @@ class Optimizer(Protocol):
 
 class Guard(ABC):
     """An optimizer built from a proposal (the L2O) that decides, per run and step, whether to keep the
-    proposal's candidate; its ``info`` always carries ``took_proposal``."""
+    proposal's candidate; its ``info`` always carries ``took_proposal`` and ``kept_current``."""
 
     proposal: Optimizer
 

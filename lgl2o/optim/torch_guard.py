@@ -1,19 +1,35 @@
 """The loss guard as a ``torch.optim.Optimizer``, for ordinary PyTorch training loops.
 
-    guard = LossGuard(model.parameters(), proposal=L2OTorch(model.parameters(), net),
+    guard = LossGuard(model.parameters(), proposal=L2OTorch(model.parameters(), load_l2o()),
                       fallback=torch.optim.SGD(model.parameters(), lr=0.1))
-    def closure():                  # as for L-BFGS: zero the grads, compute the loss, backward
-        guard.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        return loss
-    guard.step(closure, compare=lambda: loss_fn(model(x_fresh), y_fresh))
+    for (x, y), (xc, yc) in zip(train_batches, comparison_batches):   # comparison batches of >= 1024
+        def closure():              # as for L-BFGS: zero the grads, compute the loss, backward
+            guard.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            return loss
+        guard.step(closure, compare=lambda: F.cross_entropy(model(xc), yc, reduction="none"))
 
-Each step: one gradient at the current parameters (``closure``); the proposal optimizer and the
-fallback optimizer both step from it (both states advance, as in ``lgl2o.optim.guards.LGL2O``); the loss
-of each candidate is measured by ``compare`` (no backward; default: ``closure`` itself, i.e. the same
-batch); the proposal is kept only if its loss is finite and strictly lower. ``guard.took_proposal``
-and ``guard.losses`` say what happened at the last step.
+Each step: one gradient at the current parameters (``closure``); the proposal optimizer and the fallback
+optimizer both step from it (both states advance, as in ``lgl2o.optim.guards.LGL2O``); ``compare`` (no
+backward; called with the parameters set to each candidate in turn, so it must use the same examples on
+every call of a step) gives each candidate's per-example losses on a comparison batch drawn apart from
+the gradient's. The proposal is kept if the paired test of ``optim.decision`` (the guard of the stages:
+``test="mean"``, ``z=2``) is confident that its mean loss is lower.
+
+Why the comparison must be large (``python -m lgl2o.experiments.guard_safety``, docs/guard.md): a
+proposal that is much worse in expectation but better on most examples (e.g. an overconfident classifier,
+catastrophic on the 2% it misclassifies) wins every comparison batch that holds none of the bad examples,
+whatever the test; that happens with probability about (1 - f)^n for n comparison examples. ``min_examples``
+(default 1024, the size the study found safe) refuses smaller comparisons; lower it knowingly.
+
+Non-finite candidates (``decision.choose``): a finite candidate beats a non-finite one; when both are
+non-finite the parameters stay where they were (``guard.kept_current``), so the guard never makes them
+non-finite. ``guard.took_proposal``, ``guard.losses`` and ``guard.proposal_share`` are the telemetry.
+
+The guard's ``param_groups`` are the fallback's: a learning-rate scheduler built on the guard schedules
+the fallback (the proposal has no learning rate). ``state_dict`` holds both inner optimizers' states and
+the guard's counters, so a run resumed from it continues exactly.
 """
 from __future__ import annotations
 
@@ -21,49 +37,158 @@ import math
 
 import torch
 
+from .decision import TESTS, choose, proposal_is_better, refuse_fallback
+
+MIN_EXAMPLES = 1024  # docs/guard.md: the comparison size that never took the overconfident proposal
+
+
+def _check_optimizer(name: str, opt) -> None:
+    if isinstance(opt, torch.optim.Optimizer):
+        return
+    if isinstance(opt, tuple):
+        hint = " (lgl2o.l2o.checkpoint.load returns (net, meta): use lgl2o.load_l2o() for the network)"
+    elif isinstance(opt, torch.nn.Module):
+        hint = (" (an L2O network steps parameters through an optimizer: "
+                "lgl2o.L2OTorch(model.parameters(), net))")
+    else:
+        hint = ""
+    raise TypeError(f"LossGuard's {name} must be a torch.optim.Optimizer over the guard's parameters, "
+                    f"got {type(opt).__name__}{hint}")
+
+
+def _finite(tensors) -> torch.Tensor:
+    return torch.stack([torch.isfinite(t).all() for t in tensors]).all()
+
 
 class LossGuard(torch.optim.Optimizer):
-    def __init__(self, params, proposal: torch.optim.Optimizer, fallback: torch.optim.Optimizer):
+    """Keep the ``proposal`` optimizer's step where a comparison shows it better than the ``fallback``'s.
+
+    ``test`` and ``z``: the decision rule of ``optim.decision.proposal_is_better`` ("mean": a paired test
+    that the proposal's mean loss is lower by ``z`` standard errors; "sign": a sign test); ``z=0`` is the
+    plain comparison, the only one a scalar ``compare`` allows. ``max_fallback_increase``: refuse a
+    fallback step whose comparison loss exceeds (1 + it) times the current parameters' (one more
+    ``compare`` call). ``min_examples``: the fewest per-example losses a comparison may have.
+    """
+
+    TESTS = TESTS
+
+    def __init__(self, params, proposal: torch.optim.Optimizer, fallback: torch.optim.Optimizer, *,
+                 test: str = "mean", z: float = 2.0, min_examples: int = MIN_EXAMPLES,
+                 max_fallback_increase: float | None = None):
+        _check_optimizer("proposal", proposal)
+        _check_optimizer("fallback", fallback)
+        if test not in self.TESTS:
+            raise ValueError(f"unknown test {test!r}; allowed: {', '.join(self.TESTS)}")
+        if not (isinstance(z, (int, float)) and math.isfinite(z) and z >= 0):
+            raise ValueError(f"z must be a finite number >= 0, got {z!r}")
+        if not (isinstance(min_examples, int) and min_examples >= 0):
+            raise ValueError(f"min_examples must be an integer >= 0, got {min_examples!r}")
+        cap = max_fallback_increase
+        if cap is not None and not (isinstance(cap, (int, float)) and math.isfinite(cap) and cap >= 0):
+            raise ValueError(f"max_fallback_increase must be None or a finite number >= 0, got {cap!r}")
+        self._ready = False
         super().__init__(params, {})
         mine = {id(p) for g in self.param_groups for p in g["params"]}
         for name, opt in (("proposal", proposal), ("fallback", fallback)):
             theirs = {id(p) for g in opt.param_groups for p in g["params"]}
             if theirs != mine:
                 raise ValueError(f"the {name} optimizer must optimize exactly the guard's parameters")
+        self._params = [p for g in self.param_groups for p in g["params"]]
+        self.param_groups = fallback.param_groups  # schedulers set the fallback's lr
         self.proposal, self.fallback = proposal, fallback
+        self.test, self.z, self.min_examples, self.max_fallback_increase = test, float(z), min_examples, cap
         self.took_proposal: bool | None = None
+        self.kept_current: bool | None = None
+        self.refused_fallback: bool | None = None
         self.losses: tuple[float, float] | None = None
+        self.steps = self.proposals_taken = 0
+        self._ready = True
 
-    @staticmethod
-    def _measure(closure, compare) -> float:
-        if compare is None:  # the closure itself calls backward(), so it needs autograd on
-            with torch.enable_grad():
-                return float(closure().detach())
-        return float(compare())
+    def add_param_group(self, param_group: dict) -> None:
+        if getattr(self, "_ready", False):
+            raise NotImplementedError("LossGuard cannot grow: add the group to the proposal and the fallback "
+                                      "optimizers and build a new LossGuard over all the parameters")
+        super().add_param_group(param_group)
 
-    def _params(self):
-        return [p for g in self.param_groups for p in g["params"]]
+    @property
+    def proposal_share(self) -> float:
+        """The share of steps so far on which the proposal was kept."""
+        return self.proposals_taken / self.steps if self.steps else math.nan
+
+    def _measure(self, compare) -> torch.Tensor:
+        e = compare()
+        e = e.detach() if isinstance(e, torch.Tensor) else torch.as_tensor(e)
+        if e.numel() == 1:
+            if self.z > 0 or self.test != "mean" or self.min_examples > 1:
+                raise ValueError(
+                    f"compare returned a scalar loss, but test={self.test!r}, z={self.z:g} and min_examples="
+                    f"{self.min_examples} need per-example losses: return e.g. loss_fn(out, y, reduction='none'), "
+                    "or pass test='mean', z=0, min_examples=0 for the plain comparison of two scalars")
+            return e.reshape(1, 1).double()
+        e = e.reshape(1, -1)
+        if e.shape[1] < self.min_examples:
+            raise ValueError(
+                f"compare gave {e.shape[1]} per-example losses, fewer than min_examples={self.min_examples}: a "
+                "small comparison takes a proposal that is catastrophic on a few examples whatever the test "
+                "(docs/guard.md); use a larger comparison batch or lower min_examples knowingly")
+        return e.double()
+
+    def _set(self, values) -> None:
+        for p, v in zip(self._params, values):
+            p.copy_(v)
 
     @torch.no_grad()
     def step(self, closure, compare=None):
         if closure is None:
             raise ValueError("LossGuard.step needs a closure that computes the loss and calls backward()")
-        params = self._params()
+        if compare is None:
+            raise ValueError("LossGuard.step needs compare: a function giving the per-example losses of the "
+                             "current parameters on a comparison batch drawn apart from the gradient's "
+                             "(the gradient's own batch favours the proposal that fits it)")
+        params = self._params
         with torch.enable_grad():
             loss = closure()
+        current = self._measure(compare).mean(1) if self.max_fallback_increase is not None else None
         x0 = [p.detach().clone() for p in params]
-        g0 = [None if p.grad is None else p.grad.clone() for p in params]  # ``compare`` may overwrite them
+        g0 = [None if p.grad is None else p.grad.clone() for p in params]  # the optimizers may change them
         self.proposal.step()
         y_prop = [p.detach().clone() for p in params]
-        l_prop = self._measure(closure, compare)
-        for p, x, g in zip(params, x0, g0):
-            p.copy_(x)
-            p.grad = g
+        ep = self._measure(compare)
+        self._set(x0)
+        for p, g in zip(params, g0):
+            p.grad = None if g is None else g.clone()
         self.fallback.step()
-        l_fb = self._measure(closure, compare)
-        self.took_proposal = math.isfinite(l_prop) and all(torch.isfinite(y).all() for y in y_prop) and l_prop < l_fb
+        ef = self._measure(compare)
+        if ep.shape != ef.shape:
+            raise ValueError(f"compare gave {ep.shape[1]} losses for the proposal and {ef.shape[1]} for the fallback: "
+                             "it must evaluate the same examples on every call of a step")
+        lp, lf, confident = proposal_is_better(ep, ef, self.test, self.z)
+        refused = torch.zeros_like(confident)
+        if current is not None:
+            refused = refuse_fallback(lp, lf, current, confident, self.max_fallback_increase)
+            confident = confident | refused
+        take, keep = choose(confident, torch.isfinite(lp) & _finite(y_prop), torch.isfinite(lf) & _finite(params))
+        self.took_proposal, self.kept_current = bool(take), bool(keep)
+        self.refused_fallback = bool(refused)
         if self.took_proposal:
-            for p, y in zip(params, y_prop):
-                p.copy_(y)
-        self.losses = (l_prop, l_fb)
+            self._set(y_prop)
+        elif self.kept_current:
+            self._set(x0)
+        self.losses = (float(lp), float(lf))
+        self.steps += 1
+        self.proposals_taken += self.took_proposal
         return loss
+
+    def state_dict(self) -> dict:
+        return {"proposal": self.proposal.state_dict(), "fallback": self.fallback.state_dict(),
+                "guard": {"steps": self.steps, "proposals_taken": self.proposals_taken}}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        missing = {"proposal", "fallback", "guard"} - set(state_dict)
+        if missing:
+            raise ValueError(f"not a LossGuard state_dict: it lacks {', '.join(sorted(missing))}")
+        self.proposal.load_state_dict(state_dict["proposal"])
+        self.fallback.load_state_dict(state_dict["fallback"])
+        self.param_groups = self.fallback.param_groups
+        self.steps = int(state_dict["guard"]["steps"])
+        self.proposals_taken = int(state_dict["guard"]["proposals_taken"])

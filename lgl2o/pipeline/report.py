@@ -1,4 +1,4 @@
-"""The README's results tables, generated from the committed metrics (never typed by hand).
+"""The README's results tables, generated from the committed stage summaries (never typed by hand).
 
     python -m lgl2o.pipeline.report          # rewrite the block between the results markers in README.md
     python -m lgl2o.pipeline.report --check  # exit 1 if README.md is out of date with results/
@@ -48,7 +48,7 @@ def render() -> str:
                               for h, v in sorted(b["best_lr"].items(), key=lambda kv: int(kv[0])))
             out += [f"**{stage_dir.name}** — {b['task']}, {len(b['seeds'])} seeds: best rates {rates} "
                     f"([figure](figures/{stage_dir.name}.png))", ""]
-        for m in sorted(stage_dir.rglob("metrics.json")):
+        for m in sorted(stage_dir.rglob("summary.json")):
             metrics = json.loads(m.read_text())
             name = str(m.parent.relative_to(RESULTS)).replace("/", "_")
             if "optimizers" in metrics:

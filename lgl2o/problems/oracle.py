@@ -63,11 +63,14 @@ class Oracle:
         self.examples += getattr(self.task, "n_train", 1)
         return self.task.full_loss(x)
 
-    def keep_forward(self, x, batch, take_a, a, b) -> None:
+    def keep_forward(self, x, batch, take_a, a, b, valid=None) -> None:
         """Keep, for the gradient the next step asks for at ``x`` on ``batch``, the forward pass ``a`` or
         ``b`` ((losses, cache) pairs of two candidates on ``batch``) per run, ``a`` where ``take_a``.
-        Does nothing for a task whose forward pass cannot be reused."""
+        Does nothing for a task whose forward pass cannot be reused, or unless every run is ``valid`` (a
+        run whose iterate is neither candidate needs its own forward pass)."""
         select = getattr(self.task, "select_cache", None)
+        if valid is not None and not bool(valid.all()):
+            return
         if getattr(self.task, "reusable_forward", False) and select is not None:
             losses = torch.where(take_a.view(-1, 1), a[0], b[0])
             self._stash = (x, batch, losses, select(take_a, a[1], b[1]))

@@ -85,6 +85,43 @@ def test_lgl2o_never_takes_a_non_finite_proposal():
     assert not any(t.any() for t in took)
 
 
+@pytest.mark.parametrize("compare", ["same", "full", "fresh", "next"])
+def test_lgl2o_takes_a_finite_proposal_over_a_non_finite_fallback(compare):
+    # the fallback's step is NaN everywhere (as a NaN learning rate makes it); the proposal is a finite SGD step
+    guard = O.LGL2O(O.SGD(0.05), NonFinite(float("nan")), compare=compare)
+    _, gaps, took = _quadratic_run(guard, 30)
+    assert torch.isfinite(gaps).all() and all(t.all() for t in took)
+    assert gaps[-1].max() < gaps[0].min()
+
+
+@pytest.mark.parametrize("compare", ["same", "full", "next"])
+def test_lgl2o_keeps_the_iterate_when_both_candidates_are_non_finite(compare):
+    task = tasks.Quadratic()
+    oracle = Oracle(task, [0, 1])
+    guard = O.LGL2O(NonFinite(float("inf")), NonFinite(float("nan")), compare=compare)
+    x = task.init_params([0, 1])
+    st = guard.init(x)
+    for _ in range(3):
+        oracle.advance()
+        _, g = oracle.grad(x)
+        new, st, info = guard.step(x, st, g, oracle)
+        assert torch.equal(new, x) and info["kept_current"].all() and not info["took_proposal"].any()
+
+
+def test_gl2o_keeps_the_iterate_when_both_candidates_are_non_finite_and_takes_a_finite_one():
+    task = tasks.Quadratic()
+    oracle = Oracle(task, [0, 1])
+    x = task.init_params([0, 1])
+    oracle.advance()
+    nan_grad = torch.full_like(x, float("nan"))  # the fallback x - lr * grad is NaN
+    guard = O.GL2O(NonFinite(float("nan")), lr=0.1)
+    new, _, info = guard.step(x, guard.init(x), nan_grad, oracle)
+    assert torch.equal(new, x) and info["kept_current"].all()
+    finite = O.GL2O(Fixed(lambda v: v * 0.5), lr=0.1)  # a finite proposal beats the NaN fallback
+    new, _, info = finite.step(x, finite.init(x), nan_grad, oracle)
+    assert torch.equal(new, x * 0.5) and info["took_proposal"].all() and not info["kept_current"].any()
+
+
 def test_lgl2o_takes_an_exactly_optimal_proposal():
     task = tasks.Quadratic()
     guard = O.LGL2O(Fixed(task.x_star), O.SGD(0.1), compare="same")

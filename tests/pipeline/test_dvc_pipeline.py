@@ -72,3 +72,21 @@ def test_the_import_graph_sees_imports_inside_functions_and_the_sources_of_compi
     assert "lgl2o/l2o/backends/native.py" in deps and "lgl2o/l2o/backends/csrc/lstm_cell.c" in deps
     assert not any(d.startswith(("lgl2o/core/", "lgl2o/pipeline/")) for d in deps)
     assert "lgl2o/experiments/ablation.py" not in deps  # not imported by the comparison
+
+
+def test_committed_metrics_are_the_headlines_of_the_committed_summaries_and_fit_a_terminal():
+    from lgl2o.experiments.summary import headline
+
+    def columns(d, prefix=""):
+        return [c for k, v in d.items() for c in (columns(v, f"{prefix}{k}.") if isinstance(v, dict) else [prefix + k])]
+
+    metrics = [p for _, _, st in _stages() for p in _paths(st.get("metrics"))]
+    assert metrics and all(p.endswith("/metrics.json") for p in metrics)
+    union = set()
+    for path in metrics:
+        summary = json.loads((ROOT / path.replace("metrics.json", "summary.json")).read_text())
+        shown = json.loads((ROOT / path).read_text())
+        assert shown == headline(summary), f"{path} is not the headline of its summary.json"
+        union |= set(columns(shown))
+    # `dvc metrics show` prints one column per key in any metrics file (it was 217 with the configs echoed)
+    assert len(union) <= 30, sorted(union)
