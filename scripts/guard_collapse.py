@@ -1,4 +1,4 @@
-"""Diagnostic: why LGL2O-SGD collapses on the conv net of stage 05 (README, "Out-of-distribution optimizees").
+"""Diagnostic: why LGL2O-SGD collapses on the conv net of stage 05 (docs/findings.md, stage 05).
 
 Runs the stage's LGL2O-SGD (paired test z = 2, fresh batch) on the conv net, step by step, and prints every
 step at which a seed's minibatch loss jumps from below 1 to above 2, with the guard's decision and both

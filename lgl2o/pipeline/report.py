@@ -1,7 +1,7 @@
-"""The README's results tables, generated from the committed stage summaries (never typed by hand).
+"""docs/results.md's tables, generated from the committed stage summaries (never typed by hand).
 
-    python -m lgl2o.pipeline.report          # rewrite the block between the results markers in README.md
-    python -m lgl2o.pipeline.report --check  # exit 1 if README.md is out of date with results/
+    python -m lgl2o.pipeline.report          # rewrite the block between the results markers in docs/results.md
+    python -m lgl2o.pipeline.report --check  # exit 1 if docs/results.md is out of date with results/
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import sys
 from ..core.paths import RESULTS, ROOT
 from ..experiments.comparison import ORDER
 
+PAGE = "docs/results.md"
 START, END = "<!-- results:start (python -m lgl2o.pipeline.report) -->", "<!-- results:end -->"
 
 
@@ -28,7 +29,7 @@ def _comparison(stage: str, metrics: dict) -> list[str]:
     head = ["optimizer", *[f"loss @ {k.split('@')[1]}" for k in keys], "test acc.", "L2O share", "diverged"]
     what = ", ".join(x for x in (metrics.get("task"), f"{metrics['steps']} steps" if "steps" in metrics else None,
                                  f"{len(metrics['seeds'])} seeds") if x)
-    lines = [f"**{stage}** — {what} (full-training-set loss, mean [95% CI]; [figure](figures/{stage}.png))", "",
+    lines = [f"**{stage}** — {what} (full-training-set loss, mean [95% CI]; [figure](../figures/{stage}.png))", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name in [n for n in ORDER if n in ops] + [n for n in ops if n not in ORDER]:
         e = ops[name]
@@ -47,7 +48,7 @@ def render() -> str:
             rates = "; ".join(f"after {h} steps: " + ", ".join(f"{o} {lr:g}" for o, lr in sorted(v.items()))
                               for h, v in sorted(b["best_lr"].items(), key=lambda kv: int(kv[0])))
             out += [f"**{stage_dir.name}** — {b['task']}, {len(b['seeds'])} seeds: best rates {rates} "
-                    f"([figure](figures/{stage_dir.name}.png))", ""]
+                    f"([figure](../figures/{stage_dir.name}.png))", ""]
         for m in sorted(stage_dir.rglob("summary.json")):
             metrics = json.loads(m.read_text())
             name = str(m.parent.relative_to(RESULTS)).replace("/", "_")
@@ -58,7 +59,7 @@ def render() -> str:
                         f"{metrics['bound_violations']} logged points of a guarded run above the bound "
                         f"(1 - mu/L)^k (f(x0) - f*) = {metrics['final_bound']:.3g} at the end; final f - f*: "
                         + ", ".join(f"{k} {v:.3g}" for k, v in metrics["final_gap"].items())
-                        + f" ([figure](figures/{name}.png))", ""]
+                        + f" ([figure](../figures/{name}.png))", ""]
     return "\n".join(out + [END])
 
 
@@ -66,20 +67,20 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m lgl2o.pipeline.report", description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true")
     args = ap.parse_args(argv)
-    readme = ROOT / "README.md"
-    text = readme.read_text()
+    page = ROOT / PAGE
+    text = page.read_text()
     if START not in text or END not in text:
-        print(f"README.md lacks the markers {START} ... {END}", file=sys.stderr)
+        print(f"{PAGE} lacks the markers {START} ... {END}", file=sys.stderr)
         return 1
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
     new = head + render() + tail
     if args.check:
         if new != text:
-            print("README.md results are out of date: run `python -m lgl2o.pipeline.report`", file=sys.stderr)
+            print(f"{PAGE} is out of date with results/: run `python -m lgl2o.pipeline.report`", file=sys.stderr)
             return 1
         return 0
-    readme.write_text(new)
+    page.write_text(new)
     return 0
 
 

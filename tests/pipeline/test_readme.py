@@ -15,7 +15,7 @@ def test_readme_guard_example_runs(capsys):
     assert loss < 1.0  # from ~2.3 at initialisation
 
 
-def test_readme_results_match_the_committed_metrics():
+def test_the_results_page_matches_the_committed_summaries():
     from lgl2o.pipeline import report
 
-    assert report.main(["--check"]) == 0, "run `python -m lgl2o.pipeline.report` after a stage changes its metrics"
+    assert report.main(["--check"]) == 0, "run `python -m lgl2o.pipeline.report` after a stage changes its summary"

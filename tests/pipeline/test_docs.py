@@ -1,0 +1,38 @@
+"""The landing page and the docs: short, linked, no dangling reference."""
+import re
+
+import pytest
+
+from lgl2o.core.paths import ROOT
+
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_relative_link_resolves(page):
+    broken = []
+    for target in LINK.findall(page.read_text()):
+        if re.match(r"[a-z]+:", target) or target.startswith("#"):
+            continue
+        path = (page.parent / target.split("#")[0]).resolve()
+        if not path.exists():
+            broken.append(target)
+    assert not broken, f"{page.name}: broken links {broken}"
+
+
+def test_the_readme_is_short_shows_a_figure_first_and_links_every_docs_page():
+    text = (ROOT / "README.md").read_text()
+    lines = text.splitlines()
+    assert len(lines) <= 250
+    assert any(re.match(r"!\[[^\]]*\]\(figures/\S+\.png\)", line) for line in lines[:15])
+    for page in (ROOT / "docs").glob("*.md"):
+        assert f"(docs/{page.name})" in text, f"README does not link docs/{page.name}"
+    assert (ROOT / "LICENSE").is_file() and (ROOT / "CITATION.cff").is_file()
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_page_points_at_what_a_reader_cannot_open(page):
+    text = page.read_text()
+    for phrase in ("DESIGN §", "these machines", "the performance issue", "in the session"):
+        assert phrase not in text, f"{page.name} says {phrase!r}"
