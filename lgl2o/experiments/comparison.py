@@ -16,7 +16,6 @@ from pathlib import Path
 from ..core import io
 from ..core.paths import repo_path
 from ..engine.loop import evaluate
-from ..l2o.backends import NAMES as L2O_STEPS
 from ..l2o.backends import backend, make_step
 from ..l2o.checkpoint import load_l2o
 from ..l2o.model import LSTMOptimizer
@@ -25,7 +24,7 @@ from ..optim.baselines import SGD, Adam
 from ..optim.guards import GL2O, LGL2O
 from ..problems.tasks import make_task
 from .artifacts import tuned_rates
-from .config import (Config, ConfigError, TaskConfig, checked, device, given, l2o_checkpoint, non_negative,
+from .config import (Config, ConfigError, TaskConfig, checked, device, given, l2o_checkpoint, l2o_step, non_negative,
                      one_of, positive, positive_each, rates_file, seeds)
 from .summary import save_summary, summarize
 
@@ -81,7 +80,7 @@ class RunConfig(Config):
     seeds: list[int] = field(metadata=checked(seeds))
     log_every: int = field(metadata=checked(positive))
     report_steps: list[int] = field(metadata=checked(positive_each))
-    l2o_step: str = field(default="fast", metadata=checked(one_of(L2O_STEPS)))
+    l2o_step: str = field(default="fast", metadata=checked(l2o_step))
     device: str = field(default="cpu", metadata=checked(device))
 
 

@@ -12,14 +12,13 @@ import torch
 from ..core import io
 from ..core.allocator import keep_freed_memory
 from ..engine.loop import make_engine
-from ..l2o.backends import NAMES as L2O_STEPS
 from ..l2o.backends import make_step
 from ..l2o.model import LSTMOptimizer
 from ..l2o.optimizer import L2O
 from ..optim.baselines import SGD, Adam
 from ..optim.guards import GL2O, LGL2O
 from ..problems.tasks import MLP
-from .config import Config, checked, dataset, device, one_of, positive
+from .config import Config, checked, dataset, device, l2o_step, positive
 from .summary import save_summary
 
 
@@ -31,7 +30,7 @@ class CostConfig(Config):
     seeds: int = field(metadata=checked(positive))
     steps: int = field(metadata=checked(positive))
     repeats: int = field(metadata=checked(positive))
-    l2o_step: str = field(default="fast", metadata=checked(one_of(L2O_STEPS)))
+    l2o_step: str = field(default="fast", metadata=checked(l2o_step))
     device: str = field(default="cpu", metadata=checked(device))
 
 

@@ -7,7 +7,9 @@ blocks of ``steps`` steps after a warm-up, measured in one run on one machine; r
 With ``--graph`` (CUDA only) the steps that a CUDA graph can hold are also timed replayed from one
 (the graph engine), and the batched-seed LGL2O throughput is measured that way.
 
-``--l2o-step`` names the backend of the L2O's step (``lgl2o.l2o.backends``: plain, compile, fast, native).
+``--l2o-step`` names the backend of the L2O's step (``lgl2o.l2o.backends``: plain, compile, fast, native)
+in the per-optimizer table; then every backend that runs on the device is timed in the same run, the L2O
+step and LGL2O-SGD's, with ratios to the SGD step and to ``plain`` (the ``nn.LSTM``-style reference).
 Meta-training is timed with the differentiable backends (plain and compile).
 """
 from __future__ import annotations
@@ -59,6 +61,29 @@ def time_meta(task, net, optimizees, unroll, repeats, device):
     return statistics.median(rates)
 
 
+def time_backends(task, net, seeds, args, sgd_ms: float) -> dict:
+    """The L2O step and LGL2O-SGD's step with every backend that runs on the device, against the SGD
+    step of the same run and against the plain module."""
+    print("every L2O step backend: ms/step, x SGD, x plain; LGL2O-SGD with it: ms/step, x its L2O step")
+    out, plain = {}, None
+    for name, b in BACKENDS.items():
+        if torch.device(args.device).type not in b.devices:
+            continue
+        try:
+            step = make_step(net, name)
+        except NativeUnavailable as e:
+            print(f"{name:<8} unavailable: {e}")
+            continue
+        l2o = time_steps(task, L2O(step), seeds, args.steps, args.repeats)[0]
+        guard = time_steps(task, LGL2O(L2O(step), SGD(3.0)), seeds, args.steps, args.repeats)[0]
+        plain = l2o if name == "plain" else plain
+        out[name] = {"l2o_ms": l2o, "l2o_vs_sgd": l2o / sgd_ms, "l2o_vs_plain": l2o / plain if plain else None,
+                     "lgl2o_sgd_ms": guard, "lgl2o_sgd_vs_l2o": guard / l2o}
+        vs_plain = f"{l2o / plain:6.2f}" if plain else "     –"
+        print(f"{name:<8} {l2o:8.3f} {l2o / sgd_ms:6.1f} {vs_plain}   {guard:8.3f} {guard / l2o:6.2f}")
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m lgl2o.perf.bench", description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu")
@@ -75,6 +100,7 @@ def main(argv=None) -> int:
     ap.add_argument("--keep-malloc", action="store_true",
                     help="leave the C allocator's settings alone (see allocator.keep_freed_memory)")
     ap.add_argument("--graph", action="store_true", help="also time steps replayed from CUDA graphs (CUDA only)")
+    ap.add_argument("--no-backends", action="store_true", help="skip timing every L2O step backend")
     ap.add_argument("--json", default=None, help="write the results here as JSON")
     args = ap.parse_args(argv)
     for name in ("seeds", "steps", "repeats", "meta_optimizees"):
@@ -121,6 +147,9 @@ def main(argv=None) -> int:
         for r in cost_table(task, net, seeds, args.steps, args.repeats, engine="graph").itertuples():
             out["per_step_graph"][r.optimizer] = {"ms": r.ms, "ratio_to_sgd": r.ratio_to_sgd}
             print(f"{r.optimizer:<12} {r.ms:9.3f} {r.ratio_to_sgd:7.1f}")
+
+    if not args.no_backends:
+        out["backends"] = time_backends(task, net, seeds, args, out["per_step"]["sgd"]["ms"])
 
     out["lgl2o_throughput"] = {}
     for s in (int(x) for x in args.batched.split(",")):

@@ -39,6 +39,36 @@ def _comparison(stage: str, metrics: dict) -> list[str]:
     return lines + [""]
 
 
+def durations() -> list[dict]:
+    """Per executed stage notebook: its papermill duration and date, and the machine and L2O step the
+    stage runner recorded (older runs lack the machine)."""
+    rows = []
+    for nb in sorted(RESULTS.rglob("notebook.ipynb")):
+        meta = json.loads(nb.read_text())["metadata"]
+        pm, run = meta.get("papermill", {}), meta.get("lgl2o", {})
+        params = pm.get("parameters", {})
+        config = params.get("config") or params  # older runs passed the configuration's keys one by one
+        host = run.get("host", {})
+        rows.append({"stage": str(nb.parent.relative_to(RESULTS)), "minutes": (pm.get("duration") or 0) / 60,
+                     "date": (pm.get("start_time") or "")[:10],
+                     "l2o_step": run.get("l2o_step") or config.get("l2o_step") or "–",
+                     "cpu": host.get("cpu", "not recorded"), "threads": host.get("threads", "–")})
+    return rows
+
+
+def total_hours() -> float:
+    """The sum of the stages' durations, in hours: how long ``dvc repro -f`` takes, one stage at a time."""
+    return sum(r["minutes"] for r in durations()) / 60
+
+
+def _durations() -> list[str]:
+    lines = [f"**Durations** — each executed notebook's papermill record, one stage at a time; in all "
+             f"{total_hours():.1f} h", "", "| stage | minutes | run on | L2O step | CPU | threads |", "|---|---|---|---|---|---|"]
+    for r in durations():
+        lines.append(f"| {r['stage']} | {r['minutes']:.1f} | {r['date']} | {r['l2o_step']} | {r['cpu']} | {r['threads']} |")
+    return lines + [""]
+
+
 def render() -> str:
     out = [START, ""]
     for stage_dir in sorted(p for p in RESULTS.glob("*") if p.is_dir()):
@@ -60,7 +90,7 @@ def render() -> str:
                         f"(1 - mu/L)^k (f(x0) - f*) = {metrics['final_bound']:.3g} at the end; final f - f*: "
                         + ", ".join(f"{k} {v:.3g}" for k, v in metrics["final_gap"].items())
                         + f" ([figure](../figures/{name}.png))", ""]
-    return "\n".join(out + [END])
+    return "\n".join(out + _durations() + [END])
 
 
 def main(argv=None) -> int:

@@ -10,7 +10,8 @@ the rest is the stage's typed configuration (``experiments.config``), built befo
 misspelt, missing or wrongly typed key fails in seconds, names itself, and writes nothing.
 
 The notebook gets three parameters: ``out_dir`` (``results/<stage>[/<variant>]``), ``figure`` and
-``config``; the executed notebook is written to ``out_dir/notebook.ipynb``, atomically. While it runs,
+``config``; the executed notebook is written to ``out_dir/notebook.ipynb``, atomically, with the machine
+and the L2O step in its metadata (``record_run``). While it runs,
 the terminal shows its progress (``core.progress``: a line per loop every 30 s, with rate and time left).
 """
 from __future__ import annotations
@@ -104,6 +105,7 @@ def main(argv=None) -> int:
         pm.execute_notebook(str(ROOT / "notebooks" / f"{args.stage}.ipynb"), str(tmp), parameters=params,
                             cwd=str(ROOT / "notebooks"), progress_bar=False)
         relativize(tmp)
+        record_run(tmp, config)
     print(f"{name}: done in {(time.monotonic() - t0) / 60:.1f} min", file=sys.stderr, flush=True)
     return 0
 
@@ -143,6 +145,18 @@ def shown_progress(name: str, every: float = 1.0):
             os.environ.pop(ENV, None)
         else:
             os.environ[ENV] = before
+
+
+def record_run(path, config) -> None:
+    """Add to the executed notebook's metadata the machine it ran on and the L2O step it used (papermill
+    already records the start, end and duration): ``python -m lgl2o.pipeline.report`` tabulates them."""
+    import nbformat
+
+    from ..core.host import host
+
+    nb = nbformat.read(str(path), as_version=4)
+    nb.metadata["lgl2o"] = {"host": host(), "l2o_step": getattr(config, "l2o_step", None)}
+    nbformat.write(nb, str(path))
 
 
 def relativize(path) -> None:

@@ -36,3 +36,11 @@ def test_no_page_points_at_what_a_reader_cannot_open(page):
     text = page.read_text()
     for phrase in ("DESIGN §", "these machines", "the performance issue", "in the session"):
         assert phrase not in text, f"{page.name} says {phrase!r}"
+
+
+def test_the_readmes_time_for_a_full_repro_is_the_sum_of_the_recorded_durations():
+    from lgl2o.pipeline.report import total_hours
+
+    m = re.search(r"~(\d+(?:\.\d)?) h for `dvc repro -f`", (ROOT / "README.md").read_text())
+    assert m, "README does not say how long `dvc repro -f` takes"
+    assert float(m.group(1)) == round(total_hours(), 1)

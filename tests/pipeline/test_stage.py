@@ -124,6 +124,20 @@ def test_a_cuda_device_where_there_is_none_is_refused(monkeypatch):
         stage.KINDS["in_distribution"].from_dict({**_section("03_in_distribution"), "device": "cuda"})
 
 
+@pytest.mark.parametrize("name", ["03_in_distribution", "08_cost"])
+def test_a_native_step_that_cannot_be_built_is_refused_naming_the_override(name, monkeypatch):
+    from lgl2o.l2o.backends import native
+
+    def no_compiler(cc=None):
+        raise native.NativeUnavailable("the native L2O step needs a C compiler; 'cc' failed")
+
+    monkeypatch.setattr(native, "load", no_compiler)
+    where = stage.section_name(name)
+    with pytest.raises(ConfigError, match=re.escape(f"needs a C compiler; 'cc' failed); set {where}.l2o_step: fast")):
+        stage.KINDS[where].from_dict({**_section(name), "l2o_step": "native"}, where)
+    stage.KINDS[where].from_dict({**_section(name), "l2o_step": "fast"}, where)  # the override works
+
+
 def test_executed_notebooks_name_no_machine_paths(tmp_path):
     nb = tmp_path / "nb.ipynb"
     nb.write_text(f'{{"input_path": "{ROOT}/notebooks/x.ipynb", "cwd": "{ROOT}"}}')
@@ -131,3 +145,17 @@ def test_executed_notebooks_name_no_machine_paths(tmp_path):
     assert nb.read_text() == '{"input_path": "notebooks/x.ipynb", "cwd": "."}'
     for committed in (ROOT / "results").rglob("notebook.ipynb"):
         assert str(ROOT) not in committed.read_text(), committed
+
+
+def test_the_executed_notebook_records_the_machine_and_the_l2o_step(tmp_path):
+    import nbformat
+
+    from lgl2o.core.host import host
+
+    nb = tmp_path / "nb.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(), str(nb))
+    _, config = stage.stage_config("03_in_distribution")
+    stage.record_run(nb, config)
+    run = nbformat.read(str(nb), as_version=4).metadata["lgl2o"]
+    assert run["l2o_step"] == config.l2o_step and run["host"] == host()
+    assert run["host"]["threads"] >= 1 and run["host"]["cpu"]
