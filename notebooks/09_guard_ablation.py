@@ -43,7 +43,7 @@ out_dir = "scratch/09_guard_ablation"  # the stage writes results/09_guard_ablat
 figure = "scratch/09_guard_ablation.png"
 config = {"task": guard_ablation.MNIST_MLP, "l2o_checkpoint": None, "rates": guard_ablation.SMOKE_RATES, "rates_horizon": 1000,
           "guards": {"paper": {"compare": "fresh"}, "full": {"compare": "full"}, "z1": {"compare": "fresh", "z": 1.0},
-                     "sgd0.3": {"compare": "fresh", "fallback_lr": 0.3}, "adam": {"compare": "fresh", "fallback": "adam"}},
+                     "sgd-lr0_3": {"compare": "fresh", "fallback_lr": 0.3}, "adam": {"compare": "fresh", "fallback": "adam"}},
           "steps": 10, "seeds": [0, 1], "log_every": 5, "report_steps": [2, 5], "l2o_step": "plain", "device": "cpu"}
 
 # %% [markdown]
