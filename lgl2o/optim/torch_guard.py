@@ -21,7 +21,8 @@ Why the comparison must be large (``python -m lgl2o.experiments.guard_safety``, 
 proposal that is much worse in expectation but better on most examples (e.g. an overconfident classifier,
 catastrophic on the 2% it misclassifies) wins every comparison batch that holds none of the bad examples,
 whatever the test; that happens with probability about (1 - f)^n for n comparison examples. ``min_examples``
-(default 1024, the size the study found safe) refuses smaller comparisons; lower it knowingly.
+(default 1024, the size the study found safe) refuses smaller comparisons; lower it knowingly. The price,
+also measured there: out of distribution a larger comparison lets z = 2 follow a stalling L2O further.
 
 Non-finite candidates (``decision.choose``): a finite candidate beats a non-finite one; when both are
 non-finite the parameters stay where they were (``guard.kept_current``), so the guard never makes them
