@@ -22,8 +22,9 @@ import math
 import pandas as pd
 import torch
 
+from ..engine.loop import EagerEngine
+from ..optim.baselines import SGD
 from ..optim.decision import proposal_is_better
-from ..problems.seeds import TRAIN, run_generators
 from ..problems.tasks import MLP
 
 TESTS = {"plain": ("mean", 0.0), "mean z=1": ("mean", 1.0), "mean z=2": ("mean", 2.0), "sign z=2": ("sign", 2.0)}
@@ -37,14 +38,15 @@ def _per_example(task: MLP, params: torch.Tensor) -> torch.Tensor:
                       for i in range(0, task.n_train, 10_000)])
 
 
-def trained(task: MLP, steps: int, lr: float, seed: int = 0) -> torch.Tensor:
-    """The stages' MLP after ``steps`` SGD steps at ``lr`` from its seeded initialisation (1, P)."""
-    x = task.init_params([seed])
-    gens = run_generators([seed], TRAIN)
+def trained(task: MLP, steps: int, lr: float, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The stages' MLP after ``steps`` SGD steps at ``lr`` from its seeded initialisation, and one SGD step
+    further (the fallback's candidate), both (1, P)."""
+    eng = EagerEngine(task, SGD(lr), [seed])
     for _ in range(steps):
-        _, cache = task.forward(x, task.sample_batch(gens))
-        x = x - lr * task.backward(x, cache)
-    return x
+        eng.step()
+    x = eng.params
+    eng.step()
+    return x, eng.params
 
 
 def overconfident(task: MLP, params: torch.Tensor, scale: float) -> torch.Tensor:
@@ -61,10 +63,8 @@ def acceptance(dataset: str = "mnist", train_steps: int = 2000, lr: float = 3.0,
     which the guard takes the overconfident proposal, with the full-training-set losses of both
     candidates, the fraction ``f`` of examples on which the proposal is worse, and (1 - f)^n."""
     task = MLP(dataset)
-    x = trained(task, train_steps, lr, seed)
-    gens = run_generators([seed], TRAIN)
-    _, cache = task.forward(x, task.sample_batch(gens))
-    fallback = _per_example(task, x - lr * task.backward(x, cache))
+    x, after_sgd = trained(task, train_steps, lr, seed)
+    fallback = _per_example(task, after_sgd)
     g = torch.Generator().manual_seed(seed)
     rows = []
     for scale in scales:

@@ -157,7 +157,7 @@ class LossGuard(torch.optim.Optimizer):
         ep = self._measure(compare)
         self._set(x0)
         for p, g in zip(params, g0):
-            p.grad = None if g is None else g.clone()
+            p.grad = g
         self.fallback.step()
         ef = self._measure(compare)
         if ep.shape != ef.shape:

@@ -56,15 +56,16 @@ def durations() -> list[dict]:
     return rows
 
 
-def total_hours() -> float:
+def total_hours(rows=None) -> float:
     """The sum of the stages' durations, in hours: how long ``dvc repro -f`` takes, one stage at a time."""
-    return sum(r["minutes"] for r in durations()) / 60
+    return sum(r["minutes"] for r in (rows if rows is not None else durations())) / 60
 
 
 def _durations() -> list[str]:
+    rows = durations()
     lines = [f"**Durations** — each executed notebook's papermill record, one stage at a time; in all "
-             f"{total_hours():.1f} h", "", "| stage | minutes | run on | L2O step | CPU | threads |", "|---|---|---|---|---|---|"]
-    for r in durations():
+             f"{total_hours(rows):.1f} h", "", "| stage | minutes | run on | L2O step | CPU | threads |", "|---|---|---|---|---|---|"]
+    for r in rows:
         lines.append(f"| {r['stage']} | {r['minutes']:.1f} | {r['date']} | {r['l2o_step']} | {r['cpu']} | {r['threads']} |")
     return lines + [""]
 
