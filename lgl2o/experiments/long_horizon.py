@@ -28,25 +28,19 @@ from ..engine.loop import evaluate
 from ..l2o.backends import backend
 from ..problems.tasks import make_task
 from .artifacts import tuned_rates
-from .comparison import ORDER, PAPER_GUARD, ComparisonGuard, comparison_optimizers, resume_folder, the_l2o
-from .config import (Config, ConfigError, TaskConfig, checked, device, fail, l2o_checkpoint, l2o_step, positive,
-                     positive_each, rates_file, seeds)
+from .comparison import (ORDER, PAPER_GUARD, ComparisonGuard, RunSettings, comparison_optimizers, resume_folder,
+                         the_l2o)
+from .config import Config, ConfigError, checked, fail, positive, positive_each, seeds
 from .summary import save_summary, summarize
 
 
 @dataclass(frozen=True, kw_only=True)
-class PieceSettings(Config):
-    """What every piece shares (changing one re-runs every piece)."""
+class PieceSettings(RunSettings):
+    """What every piece shares (changing one re-runs every piece): the comparison's settings and guard, and
+    how often a piece checkpoints."""
 
-    task: TaskConfig
-    l2o_checkpoint: str | None = field(metadata=checked(l2o_checkpoint))
-    rates: str | dict[str, float] = field(metadata=checked(rates_file))
-    rates_horizon: int = field(metadata=checked(positive))
     guard: ComparisonGuard
-    log_every: int = field(metadata=checked(positive))
     checkpoint_every: int = field(metadata=checked(positive))
-    l2o_step: str = field(default="fast", metadata=checked(l2o_step))
-    device: str = field(default="cpu", metadata=checked(device))
 
 
 @dataclass(frozen=True, kw_only=True)
