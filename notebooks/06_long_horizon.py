@@ -16,20 +16,25 @@
 # %% [markdown]
 # # 06 · Long horizon: 10^6 steps on MNIST
 #
-# The meta-training task, run 10^4 times longer than the meta-training horizon (10^6 steps at paper
-# scale). Claim 4 of the paper: LGL2O stays stable for millions of steps, while the L2O alone drifts.
-# The stage checkpoints every run and resumes after an interruption.
+# The meta-training task, run 10^4 times longer than the meta-training horizon. Claim 4 of the paper:
+# LGL2O stays stable for millions of steps, while the L2O alone drifts.
 #
-# How to read the figure: full-training-set loss against step on log axes, mean and 95% band over seeds;
-# the right panel is the share of steps on which each guard took the L2O's proposal.
+# Each optimizer on each seed is a piece of its own: DVC runs it as the stage
+# `06_long_horizon_run@<optimizer>-<seed>` (resumable, one sitting's work on 2 cores), and this notebook
+# joins the pieces. Run by hand, it first runs the pieces it lacks. The optimizers may run for different
+# numbers of steps (`long_horizon.steps` in params.yaml); the figure's corner says which.
+#
+# How to read the figure: full-training-set loss against step on log axes, mean and band over seeds
+# (min-max with 2 seeds); the right panel is the share of steps on which each guard took the L2O's
+# proposal, per logging interval (log-spaced).
 
 # %%
-from lgl2o.pipeline.stages import comparison
+from lgl2o.pipeline.stages import long_horizon
 
 # %% tags=["parameters"]
 out_dir = "scratch/06_long_horizon"  # the stage writes results/06_long_horizon
 figure = "scratch/06_long_horizon.png"
-config = {**comparison.SMOKE, "task": comparison.MNIST_MLP}  # the stage injects params.yaml's
+config = long_horizon.SMOKE  # the stage injects params.yaml's
 
 # %%
-comparison.run(config, out_dir, figure, title="long horizon")
+long_horizon.run(config, out_dir, figure)

@@ -49,13 +49,24 @@ def save_run(path: Path, params, state, oracle, run: dict) -> None:
 def load_run(path: Path, oracle, state_template):
     """(params, state, run) from ``path``, the oracle's streams restored; a clear error for a file that is
     truncated, foreign, or of another optimizer or other seeds."""
+    payload = _payload(path)
+    if set(payload["state"]) != set(flatten(state_template)) or payload["params"].shape[0] != len(oracle.seeds):
+        raise ValueError(f"{path}: this checkpoint is of another optimizer or other seeds; delete it to start over")
+    oracle.load_state_dict(payload["oracle"])
+    return payload["params"], fill(state_template, payload["state"]), payload["run"]
+
+
+def saved_step(path: Path) -> int:
+    """The step at which the checkpoint ``path`` resumes."""
+    return int(_payload(path)["run"]["step"])
+
+
+def _payload(path: Path) -> dict:
+    """The checkpoint's contents; a clear error for a truncated or foreign file."""
     try:
         payload = torch.load(path, weights_only=True)
         payload["state"], payload["params"], payload["run"], payload["oracle"]  # noqa: B018 - the keys a resume needs
     except Exception as e:  # noqa: BLE001 - a truncated or foreign file is refused the same way
         raise ValueError(f"{path}: unreadable resume checkpoint ({type(e).__name__}); "
                          "delete it to start over") from e
-    if set(payload["state"]) != set(flatten(state_template)) or payload["params"].shape[0] != len(oracle.seeds):
-        raise ValueError(f"{path}: this checkpoint is of another optimizer or other seeds; delete it to start over")
-    oracle.load_state_dict(payload["oracle"])
-    return payload["params"], fill(state_template, payload["state"]), payload["run"]
+    return payload

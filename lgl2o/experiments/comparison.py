@@ -69,19 +69,25 @@ class ComparisonGuard(GuardConfig):
 
 
 @dataclass(frozen=True, kw_only=True)
-class RunConfig(Config):
-    """What every run of the optimizers on one task takes (the comparisons, the ablation)."""
+class RunSettings(Config):
+    """What every run of the optimizers on one task takes, whatever its length and seeds."""
 
     task: TaskConfig
     l2o_checkpoint: str | None = field(metadata=checked(l2o_checkpoint))
     rates: str | dict[str, float] = field(metadata=checked(rates_file))
     rates_horizon: int = field(metadata=checked(positive))
-    steps: int = field(metadata=checked(positive))
-    seeds: list[int] = field(metadata=checked(seeds))
     log_every: int = field(metadata=checked(positive))
-    report_steps: list[int] = field(metadata=checked(positive_each))
     l2o_step: str = field(default="fast", metadata=checked(l2o_step))
     device: str = field(default="cpu", metadata=checked(device))
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig(RunSettings):
+    """The runs of one figure (the comparisons, the ablation): their length, seeds and reported steps."""
+
+    steps: int = field(metadata=checked(positive))
+    seeds: list[int] = field(metadata=checked(seeds))
+    report_steps: list[int] = field(metadata=checked(positive_each))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,18 +1,22 @@
 """The package files a stage's numbers depend on, from the import graph of its notebook.
 
-    python -m lgl2o.pipeline.deps            # every notebook's dependencies, as dvc.yaml lists them
+    python -m lgl2o.pipeline.deps            # every stage's package dependencies, as dvc.yaml lists them
     python -m lgl2o.pipeline.deps --write    # rewrite the package files among dvc.yaml's deps to match
 
-A stage depends on every module its notebook imports, directly or through other modules (imports inside
-functions included), except the layers that cannot change a number: ``core`` (paths, atomic writes) and
-``pipeline`` (the stage runner, the report, the figures), the top-level ``__init__`` (the lazily loaded
-public API) and the subpackages' ``__init__`` files that hold only their docstring. A module that compiles
-C source depends on that source too.
+A stage depends on every module its notebook imports (a stage without a notebook: the module its ``cmd``
+runs with ``python -m``), directly or through other modules (imports inside functions included), except
+the layers that cannot change a number: ``core`` (paths, atomic writes) and ``pipeline`` (the stage
+runner, the report, the figures), the top-level ``__init__`` (the lazily loaded public API) and the
+subpackages' ``__init__`` files that hold only their docstring. The stage runner's own imports are not
+followed: it loads every stage kind's configuration to check parameters, and a stage's numbers come from
+the modules of its own kind, which its notebook or module imports itself. A module that compiles C source
+depends on that source too.
 ``tests/pipeline/test_dvc_pipeline.py`` checks that ``dvc.yaml`` lists exactly these files.
 """
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -20,6 +24,7 @@ from ..core.paths import ROOT
 
 PACKAGE = ROOT / "lgl2o"
 NO_NUMBERS = ("lgl2o/core/", "lgl2o/pipeline/")
+NOT_FOLLOWED = ("lgl2o/pipeline/stage.py",)
 SOURCES = {"lgl2o/l2o/backends/native.py": ("lgl2o/l2o/backends/csrc/lstm_cell.c",)}
 
 
@@ -57,6 +62,8 @@ def _closure(start: set[Path]) -> set[Path]:
     seen, todo = set(start), list(start)
     while todo:
         path = todo.pop()
+        if path.relative_to(ROOT).as_posix() in NOT_FOLLOWED:
+            continue
         rel = path.relative_to(ROOT).with_suffix("")
         package = ".".join(rel.parts[:-1])  # for a package's __init__, the package itself
         for name in _imported(ast.parse(path.read_text()), package):
@@ -74,20 +81,43 @@ def _docstring_only(rel: str) -> bool:
     return all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) for n in body)
 
 
-def notebook_deps(notebook: str | Path) -> list[str]:
-    """Repo-relative files that the stage of ``notebook`` (its paired .py) depends on, sorted."""
-    py = ROOT / "notebooks" / f"{Path(notebook).stem}.py"
-    start = {f for f in map(_module_file, _imported(ast.parse(py.read_text()), "lgl2o")) if f is not None}
+def source_deps(source: Path) -> list[str]:
+    """Repo-relative files that a stage running ``source`` (a notebook's paired .py, or a package module)
+    depends on, sorted."""
+    package = ".".join(source.relative_to(ROOT).with_suffix("").parts[:-1]) if source.is_relative_to(PACKAGE) else "lgl2o"
+    start = {f for f in map(_module_file, _imported(ast.parse(source.read_text()), package)) if f is not None}
     rel = {f.relative_to(ROOT).as_posix() for f in _closure(start)}
     rel = {r for r in rel if not r.startswith(NO_NUMBERS) and r != "lgl2o/__init__.py" and not _docstring_only(r)}
     rel |= {src for r in rel for src in SOURCES.get(r, ())}
     return sorted(rel)
 
 
+def notebook_deps(notebook: str | Path) -> list[str]:
+    """Repo-relative files that the stage of ``notebook`` (its paired .py) depends on, sorted."""
+    return source_deps(ROOT / "notebooks" / f"{Path(notebook).stem}.py")
+
+
 def stage_notebook(stage: dict) -> str | None:
     """The notebook among a dvc.yaml stage's deps (``do`` of a foreach stage), or None."""
     body = stage.get("do", stage)
     return next((d for d in body.get("deps", []) if str(d).startswith("notebooks/")), None)
+
+
+def stage_source(stage: dict) -> Path | None:
+    """What a dvc.yaml stage runs: its notebook's paired .py, or the package module of its ``python -m``
+    command; None for a stage that runs neither."""
+    nb = stage_notebook(stage)
+    if nb is not None:
+        return ROOT / "notebooks" / f"{Path(nb).stem}.py"
+    m = re.match(r"python -m (lgl2o(?:\.\w+)+)", stage.get("do", stage).get("cmd", ""))
+    return _module_file(m.group(1)) if m else None
+
+
+def stage_deps(stage: dict) -> list[str]:
+    """The package files a dvc.yaml stage must list among its deps (none for a stage that runs neither a
+    notebook nor a package module)."""
+    source = stage_source(stage)
+    return source_deps(source) if source is not None else []
 
 
 def write_dvc_yaml(path: Path = ROOT / "dvc.yaml") -> None:
@@ -99,12 +129,12 @@ def write_dvc_yaml(path: Path = ROOT / "dvc.yaml") -> None:
     yaml.indent(mapping=2, sequence=4, offset=2)
     doc = yaml.load(path.read_text())
     for stage in doc["stages"].values():
-        nb = stage_notebook(stage)
-        if nb is None:
+        if stage_source(stage) is None:
             continue
         deps = stage.get("do", stage)["deps"]
         keep = [d for d in deps if not str(d).startswith("lgl2o/")]
-        deps[:] = keep[:1] + notebook_deps(nb) + keep[1:]
+        first = 1 if stage_notebook(stage) else 0  # after the notebook
+        deps[:] = keep[:first] + stage_deps(stage) + keep[first:]
     with open(path, "w") as f:
         yaml.dump(doc, f)
 
@@ -118,9 +148,11 @@ def main(argv=None) -> int:
     if args.write:
         write_dvc_yaml()
         return 0
-    for py in sorted((ROOT / "notebooks").glob("*.py")):
-        print(f"{py.stem}:")
-        for d in notebook_deps(py):
+    import yaml
+
+    for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items():
+        print(f"{name}:")
+        for d in stage_deps(stage):
             print(f"  - {d}")
     return 0
 

@@ -41,7 +41,8 @@ def _comparison(stage: str, metrics: dict) -> list[str]:
 
 def durations() -> list[dict]:
     """Per executed stage notebook: its papermill duration and date, and the machine and L2O step the
-    stage runner recorded (older runs lack the machine)."""
+    stage runner recorded (older runs lack the machine); per piece of a stage run in pieces, the same from
+    the piece's record (for a piece resumed from a checkpoint, the minutes spent stepping in all sittings)."""
     rows = []
     for nb in sorted(RESULTS.rglob("notebook.ipynb")):
         meta = json.loads(nb.read_text())["metadata"]
@@ -53,6 +54,12 @@ def durations() -> list[dict]:
                      "date": (pm.get("start_time") or "")[:10],
                      "l2o_step": run.get("l2o_step") or config.get("l2o_step") or "–",
                      "cpu": host.get("cpu", "not recorded"), "threads": host.get("threads", "–")})
+    for record in sorted(RESULTS.glob("*/runs/*.json")):  # the pieces of a stage run in pieces
+        r = json.loads(record.read_text())
+        minutes = r["stepping_minutes"] if r["resumed_from"] else r["minutes"]
+        rows.append({"stage": f"{record.parent.parent.name}_run@{record.stem}", "minutes": minutes,
+                     "date": r["started"][:10], "l2o_step": r["l2o_step"] if "l2o" in r["optimizer"] else "–",
+                     "cpu": r["host"]["cpu"], "threads": r["host"]["threads"]})
     return rows
 
 

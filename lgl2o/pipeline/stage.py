@@ -34,6 +34,7 @@ from ..experiments.comparison import ComparisonConfig
 from ..experiments.config import ConfigError
 from ..experiments.convex import ConvexConfig
 from ..experiments.cost import CostConfig
+from ..experiments.long_horizon import LongHorizonConfig
 from ..experiments.meta_training import MetaTrainConfig
 from ..experiments.tuning import TuningConfig
 
@@ -43,7 +44,7 @@ KINDS = {
     "in_distribution": ComparisonConfig,
     "ood_data": ComparisonConfig,
     "ood_optimizee": ComparisonConfig,
-    "long_horizon": ComparisonConfig,
+    "long_horizon": LongHorizonConfig,
     "convex_guarantee": ConvexConfig,
     "cost": CostConfig,
     "guard_ablation": AblationConfig,

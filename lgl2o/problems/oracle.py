@@ -88,9 +88,11 @@ class Oracle:
 
     # -- resume -------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        """The random streams' positions and the peeked-at next batch (a resume checkpoint's part)."""
+        """The random streams' positions, the peeked-at next batch and the pass counters (a resume
+        checkpoint's part)."""
         return {"train_gens": [g.get_state() for g in self.train_gens],
-                "guard_gens": [g.get_state() for g in self.guard_gens], "next_batch": self._next}
+                "guard_gens": [g.get_state() for g in self.guard_gens], "next_batch": self._next,
+                "counts": torch.tensor(self.counts, dtype=torch.int64)}
 
     def load_state_dict(self, state: dict) -> None:
         for g, s in zip(self.train_gens, state["train_gens"]):
@@ -98,3 +100,5 @@ class Oracle:
         for g, s in zip(self.guard_gens, state["guard_gens"]):
             g.set_state(s)
         self._next = state["next_batch"]
+        if "counts" in state:  # checkpoints written before the counters were saved resume them from 0
+            self.fwd, self.bwd, self.examples = (int(c) for c in state["counts"])

@@ -1,5 +1,5 @@
 """dvc.yaml's conventions (docs/design.md): stage name = notebook, params.yaml section = the name without its
-number, deps = the notebook's imports; plots read stage outputs."""
+number, deps = the notebook's imports; a stage run in pieces has one stage per piece; plots read stage outputs."""
 import json
 
 import yaml
@@ -12,8 +12,12 @@ PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 
 
 def _stages():
-    """(name, variant or None, definition with ${item} substituted) for every stage and foreach variant."""
+    """(name, variant or None, definition with ${item} substituted) for every notebook stage and foreach variant."""
+    from lgl2o.pipeline.deps import stage_notebook
+
     for name, st in DVC["stages"].items():
+        if not stage_notebook(st):
+            continue
         if "foreach" not in st:
             yield name, None, st
             continue
@@ -29,7 +33,7 @@ def test_every_notebook_is_one_stage_named_after_it_with_its_params_section():
     from lgl2o.pipeline.stage import section_name
 
     notebooks = {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}
-    assert set(DVC["stages"]) == notebooks
+    assert {name for name, _, _ in _stages()} == notebooks
     for name, variant, st in _stages():
         assert st["cmd"] == f"python -m lgl2o.pipeline.stage {name}" + (f" --variant {variant}" if variant else "")
         section = section_name(name)
@@ -39,6 +43,24 @@ def test_every_notebook_is_one_stage_named_after_it_with_its_params_section():
         assert section in PARAMS and (variant is None or variant in PARAMS[section])
         outs = _paths(st.get("outs")) + _paths(st.get("metrics"))
         assert any(p.endswith("notebook.ipynb") for p in outs), name
+
+
+def test_a_stage_run_in_pieces_has_one_stage_per_piece_and_its_notebook_joins_them():
+    from lgl2o.pipeline.deps import stage_notebook
+    from lgl2o.pipeline.piece import STAGES
+    from lgl2o.pipeline.stage import section_name
+
+    assert {n for n, st in DVC["stages"].items() if not stage_notebook(st)} == {f"{j}_run" for j in STAGES}
+    for joined in STAGES:
+        st, section = DVC["stages"][f"{joined}_run"], section_name(joined)
+        # one piece per optimizer (the keys of steps) and seed, depending on the shared settings and its own length
+        assert st["matrix"] == {"optimizer": f"${{{section}.steps}}", "seed": f"${{{section}.seeds}}"}
+        assert st["cmd"] == f"python -m lgl2o.pipeline.piece {joined} ${{item.optimizer}} ${{item.seed}}"
+        assert st["params"] == [f"{section}.run", f"{section}.steps.${{item.optimizer}}"]
+        assert _paths(st["outs"]) == [f"results/{joined}/runs/${{item.optimizer}}-${{item.seed}}.{ext}"
+                                      for ext in ("csv", "json")]
+        assert f"results/{joined}/runs" in DVC["stages"][joined]["deps"]
+        assert set(PARAMS[section]["steps"]) and PARAMS[section]["seeds"]
 
 
 def test_dvc_plots_read_stage_outputs_through_a_template_that_exists():
@@ -56,22 +78,25 @@ def test_dvc_plots_read_stage_outputs_through_a_template_that_exists():
 
 
 def test_every_stage_depends_on_exactly_the_package_files_its_notebook_imports():
-    from lgl2o.pipeline.deps import notebook_deps, stage_notebook
+    from lgl2o.pipeline.deps import stage_deps
 
-    for name, variant, st in _stages():
-        listed = sorted(d for d in st["deps"] if d.startswith("lgl2o/"))
-        assert listed == notebook_deps(stage_notebook(st)), (
+    for name, st in DVC["stages"].items():
+        listed = sorted(d for d in st.get("do", st)["deps"] if d.startswith("lgl2o/"))
+        assert listed and listed == stage_deps(st), (
             f"{name}: dvc.yaml's package deps are not its notebook's imports; run `python -m lgl2o.pipeline.deps --write`")
 
 
 def test_the_import_graph_sees_imports_inside_functions_and_the_sources_of_compiled_code():
-    from lgl2o.pipeline.deps import notebook_deps
+    from lgl2o.pipeline.deps import notebook_deps, stage_deps
 
     deps = notebook_deps("03_in_distribution")
     # make_step imports the native backend inside a function; native.py compiles csrc/lstm_cell.c
     assert "lgl2o/l2o/backends/native.py" in deps and "lgl2o/l2o/backends/csrc/lstm_cell.c" in deps
     assert not any(d.startswith(("lgl2o/core/", "lgl2o/pipeline/")) for d in deps)
     assert "lgl2o/experiments/ablation.py" not in deps  # not imported by the comparison
+    # a piece runs a package module; the stage runner it borrows the configuration from is not followed
+    deps = stage_deps({"cmd": "python -m lgl2o.pipeline.piece 06_long_horizon sgd 0", "deps": []})
+    assert "lgl2o/experiments/long_horizon.py" in deps and "lgl2o/experiments/ablation.py" not in deps
 
 
 def test_committed_metrics_are_the_headlines_of_the_committed_summaries_and_fit_a_terminal():

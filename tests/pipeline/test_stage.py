@@ -7,7 +7,10 @@ from lgl2o.core.paths import ROOT
 from lgl2o.experiments.config import ConfigError
 from lgl2o.pipeline import stage
 
-DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+from lgl2o.pipeline.deps import stage_notebook
+
+# the notebook stages (a stage run in pieces has one notebook stage and one stage per piece)
+DVC = {name: st for name, st in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items() if stage_notebook(st)}
 STAGES = [(name, v) for name, st in DVC.items() for v in st.get("foreach", [None])]
 
 
@@ -41,6 +44,9 @@ def _section(name, variant=None):
     return s
 
 
+_LONG_RUN = _section("06_long_horizon")["run"]
+
+
 @pytest.mark.parametrize("name, change, message", [
     ("03_in_distribution", {"steps": 0}, "in_distribution.steps=0: a positive number"),
     ("03_in_distribution", {"steps": 2.5}, "in_distribution.steps=2.5: an integer"),
@@ -62,6 +68,13 @@ def _section(name, variant=None):
     ("02_meta_train", {"phases": [{"unrol": 50}]}, "meta_train.phases[0]: MetaConfig.__init__() got an unexpected"),
     ("08_cost", {"seeds": "1"}, "cost.seeds='1': an integer"),
     ("07_convex_guarantee", {"quadratic": {"dim": 10, "mu": 2.0, "L": 1.0, "f_star": 0.0}}, "need mu <= L"),
+    ("06_long_horizon", {"steps": {"sgd": 10, "rmsprop": 5}}, "long_horizon.steps: unknown optimizer(s) rmsprop"),
+    ("06_long_horizon", {"steps": {"sgd": 0}}, "long_horizon.steps.sgd=0: a positive number"),
+    ("06_long_horizon", {"steps": {"sgd": 1e6}}, "long_horizon.steps.sgd=1000000.0: an integer"),
+    ("06_long_horizon", {"steps": {}}, "long_horizon.steps={}: a mapping of optimizer names"),
+    ("06_long_horizon", {"checkpoint_every": 10}, "unknown parameter(s) checkpoint_every (a misspelling?)"),
+    ("06_long_horizon", {"run": {**_LONG_RUN, "guard": {"compare": "fresh"}}}, "lgl2o-paper runs only beside a guard"),
+    ("06_long_horizon", {"run": {**_LONG_RUN, "checkpoint_every": 0}}, "long_horizon.run.checkpoint_every=0"),
 ])
 def test_a_bad_parameter_fails_naming_it(name, change, message):
     section = {**_section(name), **change}
@@ -159,3 +172,11 @@ def test_the_executed_notebook_records_the_machine_and_the_l2o_step(tmp_path):
     run = nbformat.read(str(nb), as_version=4).metadata["lgl2o"]
     assert run["l2o_step"] == config.l2o_step and run["host"] == host()
     assert run["host"]["threads"] >= 1 and run["host"]["cpu"]
+
+
+def test_a_piece_outside_params_yaml_is_refused_naming_what_there_is(capsys):
+    from lgl2o.pipeline import piece
+
+    assert piece.main(["06_long_horizon", "rmsprop", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "06_long_horizon has no piece rmsprop on seed 0: its steps name sgd, adam" in err
