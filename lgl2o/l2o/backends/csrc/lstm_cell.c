@@ -1,7 +1,8 @@
 /* One layer of lgl2o's coordinatewise LSTM over all coordinates, for lgl2o.l2o.backends.native.NativeLSTM: the
- * input preprocessing, the gate matmul and the cell's pointwise work in one pass per block of 32
- * coordinates. The (4H, P) pre-activations never leave the registers (eager PyTorch writes them and
- * reads them back eight times) and nothing is copied into a concatenated input buffer.
+ * input preprocessing, the gate matmul and the cell's pointwise work in one pass per block of R x V
+ * coordinates (32 with AVX-512, 16 with AVX2). The (4H, P) pre-activations never leave the registers
+ * (eager PyTorch writes them and reads them back eight times) and nothing is copied into a
+ * concatenated input buffer.
  *
  * For every run s, hidden unit h and coordinate p, with x = [input; h_old; 1] (K = n_in + H + 1 rows)
  * and w[j][h] the weights of gate j in (i, f, o, g) of unit h over x (bias last):
@@ -26,7 +27,11 @@ __attribute__((simd("notinbranch"))) float expf(float);
 __attribute__((simd("notinbranch"))) float logf(float);
 __attribute__((simd("notinbranch"))) float tanhf(float);
 
-#define V 16      /* floats per vector: one AVX-512 register (GCC splits it where registers are narrower) */
+#ifdef __AVX512F__
+#define V 16      /* floats per vector: one register */
+#else
+#define V 8       /* AVX2: a 16-float vector split in two spills the 16 accumulators to memory */
+#endif
 #define R 2       /* vectors of coordinates per block */
 #define U 2       /* hidden units per pass over the block's inputs */
 #define B (R * V) /* coordinates per block */
