@@ -73,7 +73,8 @@ _LONG_RUN = _section("06_long_horizon")["run"]
     ("06_long_horizon", {"steps": {"sgd": 1e6}}, "long_horizon.steps.sgd=1000000.0: an integer"),
     ("06_long_horizon", {"steps": {}}, "long_horizon.steps={}: a mapping of optimizer names"),
     ("06_long_horizon", {"checkpoint_every": 10}, "unknown parameter(s) checkpoint_every (a misspelling?)"),
-    ("06_long_horizon", {"run": {**_LONG_RUN, "guard": {"compare": "fresh"}}}, "lgl2o-paper runs only beside a guard"),
+    ("06_long_horizon", {"run": {**_LONG_RUN, "guard": {"compare": "fresh"}}, "steps": {"sgd": 10, "lgl2o-paper": 10}},
+     "lgl2o-paper runs only beside a guard"),
     ("06_long_horizon", {"run": {**_LONG_RUN, "checkpoint_every": 0}}, "long_horizon.run.checkpoint_every=0"),
 ])
 def test_a_bad_parameter_fails_naming_it(name, change, message):
