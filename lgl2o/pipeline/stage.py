@@ -122,12 +122,15 @@ def shown_progress(name: str, every: float = 1.0):
     done = threading.Event()
 
     def tail():
+        pending = ""
         with open(path) as f:
             while True:
-                line = f.readline()
-                if line:
-                    print(f"{name}: {line.rstrip()}", file=sys.stderr, flush=True)
-                elif done.is_set():
+                finished = done.is_set()  # read before the file: an empty read after it means all is shown
+                pending += f.readline()
+                if pending.endswith("\n") or (finished and pending):
+                    print(f"{name}: {pending.rstrip()}", file=sys.stderr, flush=True)
+                    pending = ""
+                elif finished:
                     return
                 else:
                     time.sleep(every)
