@@ -67,8 +67,8 @@ def test_an_executed_notebook_at_smoke_scale_keeps_its_outputs_and_no_progress_f
 
 def test_the_runner_shows_every_line_written_just_before_the_block_ends(capfd):
     """The tail thread may read an empty file, then find the block over: it must still show what was written
-    in between. Polling without pause (``every=0``) makes that interleaving common (about 1 run in 25 lost
-    its lines before the fix), so 200 runs must all show every line."""
+    in between. Polling without pause (``every=0``) makes that interleaving common, so 200 runs must all
+    show every line."""
     from lgl2o.pipeline import stage
 
     for i in range(200):
