@@ -181,3 +181,21 @@ def test_a_piece_outside_params_yaml_is_refused_naming_what_there_is(capsys):
     assert piece.main(["06_long_horizon", "rmsprop", "0"]) == 2
     err = capsys.readouterr().err
     assert "06_long_horizon has no piece rmsprop on seed 0: its steps name sgd, adam" in err
+
+
+def test_a_piece_keeps_freed_memory_before_it_steps(monkeypatch):
+    """Without it every L2O step page-faults its buffers back in (docs/performance.md: ~25% of a piece)."""
+    import pandas as pd
+
+    from lgl2o.pipeline import piece
+
+    calls = []
+    monkeypatch.setattr(piece, "keep_freed_memory", lambda: calls.append("keep") or True)
+
+    def run_piece(cfg, optimizer, seed, runs_dir, resume_dir):
+        calls.append(f"run {optimizer}-{seed}")
+        return pd.DataFrame({"full_loss": [0.5]})
+
+    monkeypatch.setattr(piece, "run_piece", run_piece)
+    assert piece.main(["06_long_horizon", "sgd", "1"]) == 0
+    assert calls == ["keep", "run sgd-1"]
