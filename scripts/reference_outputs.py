@@ -22,7 +22,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMING = {"wall_s", "ms", "ratio_to_sgd", "meta_wall_min", "machine", "malloc_keeps_freed_memory", "l2o_vs_sgd",
-          "lgl2o_sgd_vs_l2o"}
+          "lgl2o_sgd_vs_l2o", "wall", "minutes", "stepping_minutes", "started"}
 
 COMPARISON = {"steps": 30, "seeds": [0, 1], "log_every": 10, "report_steps": [10, 20]}
 REDUCED = {
@@ -94,6 +94,20 @@ def _json_diff(x, y, where=""):
     return [] if x == y else [where or "."]
 
 
+def _tensor_diff(x, y, where="") -> list[str]:
+    """The key paths at which two checkpoints (trees of dicts, lists and tensors) differ."""
+    import torch
+
+    if isinstance(x, dict) and isinstance(y, dict):
+        return [d for k in sorted(set(x) | set(y), key=str) if k not in TIMING
+                for d in (_tensor_diff(x[k], y[k], f"{where}.{k}") if k in x and k in y else [f"{where}.{k}"])]
+    if isinstance(x, (list, tuple)) and isinstance(y, (list, tuple)) and len(x) == len(y):
+        return [d for i, (u, v) in enumerate(zip(x, y)) for d in _tensor_diff(u, v, f"{where}[{i}]")]
+    if isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor):
+        return [] if x.dtype == y.dtype and torch.equal(x, y) else [where or "."]
+    return [] if type(x) is type(y) and x == y else [where or "."]
+
+
 def compare(a: Path, b: Path) -> int:
     files = sorted(rel for rel in (p.relative_to(a) for p in a.rglob("*"))
                    if rel.suffix in (".csv", ".json", ".pt") and "work" not in rel.parts)
@@ -109,8 +123,7 @@ def compare(a: Path, b: Path) -> int:
         if rel.suffix == ".pt":
             import torch
 
-            x, y = (torch.load(d / rel, weights_only=True) for d in (a, b))
-            diff = [] if x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x) else ["tensors"]
+            diff = _tensor_diff(*(torch.load(d / rel, weights_only=True) for d in (a, b)))
         elif rel.suffix == ".json":
             diff = _json_diff(*(_strip(json.loads((d / rel).read_text())) for d in (a, b)))
         else:

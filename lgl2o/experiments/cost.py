@@ -68,6 +68,25 @@ def time_steps(task, opt, seeds, steps, repeats, warmup=5, engine="eager"):
     return 1000 * statistics.median(times), oracle.fwd / n, oracle.bwd / n
 
 
+@torch.no_grad()
+def time_interleaved(task, opts: dict, seeds, steps, repeats, warmup=5) -> dict[str, list[float]]:
+    """ms per step of each optimizer of ``opts`` in each of ``repeats`` rounds; a round times a block of
+    ``steps`` eager steps of each optimizer in turn, so that a slow spell of the machine falls on all of
+    them alike and the ratio of two optimizers' times in one round is a paired measurement."""
+    engines = {name: make_engine("eager", task, opt, seeds) for name, opt in opts.items()}
+    for eng in engines.values():
+        for _ in range(warmup):
+            eng.step()
+    times = {name: [] for name in opts}
+    for _ in range(repeats):
+        for name, eng in engines.items():
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                eng.step()
+            times[name].append(1000 * (time.perf_counter() - t0) / steps)
+    return times
+
+
 def cost_table(task, net, seeds, steps, repeats, engine="eager"):
     """Per optimizer: ms per step, ratio to SGD, forward and backward passes per step (a DataFrame).
     With the graph engine, ms is NaN where a graph cannot hold the step."""

@@ -13,7 +13,7 @@ import math
 import torch
 
 from .decision import TESTS, choose, proposal_is_better, refuse_fallback
-from .protocol import Guard, check_positive, map_state, where_runs
+from .protocol import Guard, check_positive, finite_rows, map_state, where_runs
 
 
 class LGL2O(Guard):
@@ -72,35 +72,35 @@ class LGL2O(Guard):
 
     def _losses(self, oracle, yp, yf):
         """Per-run (mean proposal loss, mean fallback loss, whether the test is confident the proposal is
-        better, the forward passes for compare="next")."""
+        better, the comparison batch (None for compare="full"), the forward passes for compare="next")."""
         if self.compare == "full":
             lp, lf = oracle.full_loss(yp), oracle.full_loss(yf)
-            return lp, lf, lp < lf, None
-        if self.compare == "same":
-            batch = oracle.batch
-        elif self.compare == "next":
+            return lp, lf, lp < lf, None, None
+        if self.compare == "next":  # keep both forward passes: the next gradient reuses the winner's
             batch = oracle.next_batch()
+            (ep, cp), (ef, cf) = oracle.forward(yp, batch), oracle.forward(yf, batch)
+            passes = (ep, cp, ef, cf)
         else:
-            batch = oracle.fresh_batch(self.compare_batch)
-        (ep, cp), (ef, cf) = oracle.forward(yp, batch), oracle.forward(yf, batch)
+            batch = oracle.batch if self.compare == "same" else oracle.fresh_batch(self.compare_batch)
+            (ep, ef), passes = oracle.losses((yp, yf), batch), None
         lp, lf, confident = proposal_is_better(ep, ef, self.test, self.z)
-        return lp, lf, confident, (batch, ep, cp, ef, cf)
+        return lp, lf, confident, batch, passes
 
     def step(self, params, state, grad, oracle):
         yp, sp, _ = self.proposal.step(params, state["proposal"], grad, oracle)
         yf, sf, _ = self.fallback.step(params, state["fallback"], grad, oracle)
-        lp, lf, confident, fwd = self._losses(oracle, yp, yf)
+        lp, lf, confident, batch, passes = self._losses(oracle, yp, yf)
         info = {}
         if self.max_fallback_increase is not None:  # the current iterate's loss on the same examples
-            current = oracle.full_loss(params) if fwd is None else oracle.forward(params, fwd[0])[0].mean(1)
+            current = (oracle.full_loss(params) if self.compare == "full"
+                       else oracle.losses((params,), batch)[0].mean(1))
             refuse = refuse_fallback(lp, lf, current, confident, self.max_fallback_increase)
             confident = confident | refuse
             info["refused_fallback"] = refuse
-        take, keep = choose(confident, torch.isfinite(lp) & torch.isfinite(yp).all(1),
-                            torch.isfinite(lf) & torch.isfinite(yf).all(1))
+        take, keep = choose(confident, torch.isfinite(lp) & finite_rows(yp), torch.isfinite(lf) & finite_rows(yf))
         new = where_runs(take, yp, where_runs(keep, params, yf))
-        if fwd is not None and self.compare == "next":
-            batch, ep, cp, ef, cf = fwd
+        if passes is not None:
+            ep, cp, ef, cf = passes
             oracle.keep_forward(new, batch, take, (ep, cp), (ef, cf), valid=~keep)
         if self.reset:
             sp = map_state(lambda v: where_runs(take, v, torch.zeros_like(v)) if v.dim() else v, sp)
@@ -170,8 +170,7 @@ class GL2O(Guard):
         _, gy = oracle.grad(y)
         r = self.lr * gy.norm(dim=1)
         fallback = params - self.lr * grad
-        accept, keep = choose(r < (1 - self.delta) * mu, torch.isfinite(r) & torch.isfinite(y).all(1),
-                              torch.isfinite(fallback).all(1))
+        accept, keep = choose(r < (1 - self.delta) * mu, torch.isfinite(r) & finite_rows(y), finite_rows(fallback))
         mu, history = self.update_mu(mu, history, r, accept)
         new = where_runs(accept, y, where_runs(keep, params, fallback))
         return new, {"proposal": sp, "mu": mu, "history": history}, {"took_proposal": accept, "kept_current": keep,

@@ -54,6 +54,13 @@ def where_runs(take: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Te
     return torch.where(take.view(-1, *([1] * (a.dim() - 1))), a, b)
 
 
+def finite_rows(x: torch.Tensor) -> torch.Tensor:
+    """(S,) whether every entry of each run's row of ``x`` (S, P) is finite: ``isfinite(x).all(1)``, computed
+    as ``(x - x).sum(1) == 0`` (x - x is exactly 0 where x is finite and NaN where it is not), in two
+    kernels and no boolean matrix; on CPU a fraction of the cost."""
+    return (x - x).sum(1) == 0
+
+
 def map_state(fn, state: State) -> State:
     """``fn`` applied to every tensor of a state tree."""
     if isinstance(state, dict):

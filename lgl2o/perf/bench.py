@@ -1,15 +1,17 @@
 """Benchmark: time and passes per step for every optimizer, meta-training and batched-seed throughput.
 
-    python -m lgl2o.perf.bench [--device cpu] [--steps 20] [--repeats 5] [--l2o-step fast] [--graph] [--json out.json]
+    python -m lgl2o.perf.bench [--device cpu] [--steps 20] [--repeats 5] [--l2o-step native] [--graph] [--json out.json]
 
 On the MNIST MLP 784-20-10 (15,910 coordinates), batch 128. Every figure is a median over ``repeats``
 blocks of ``steps`` steps after a warm-up, measured in one run on one machine; ratios are to the SGD step.
 With ``--graph`` (CUDA only) the steps that a CUDA graph can hold are also timed replayed from one
 (the graph engine), and the batched-seed LGL2O throughput is measured that way.
 
-``--l2o-step`` names the backend of the L2O's step (``lgl2o.l2o.backends``: plain, compile, fast, native)
-in the per-optimizer table; then every backend that runs on the device is timed in the same run, the L2O
-step and LGL2O-SGD's, with ratios to the SGD step and to ``plain`` (the ``nn.LSTM``-style reference).
+``--l2o-step`` names the backend of the L2O's step (``lgl2o.l2o.backends``: plain, compile, fast, native;
+default native, the stages' step) in the per-optimizer table; then every backend that runs on the device
+is timed in the same run, the L2O step and LGL2O-SGD's, with ratios to the SGD step and to ``plain`` (the
+``nn.LSTM``-style reference); there SGD, the L2O and LGL2O-SGD take turns block by block
+(``experiments.cost.time_interleaved``), so that their ratios are paired.
 Meta-training is timed with the differentiable backends (plain and compile).
 """
 from __future__ import annotations
@@ -23,7 +25,7 @@ import time
 
 import torch
 
-from ..experiments.cost import cost_table, time_steps
+from ..experiments.cost import cost_table, time_interleaved, time_steps
 from ..l2o.backends import BACKENDS
 from ..l2o.backends import NAMES as L2O_STEPS
 from ..l2o.backends import make_step
@@ -61,10 +63,12 @@ def time_meta(task, net, optimizees, unroll, repeats, device):
     return statistics.median(rates)
 
 
-def time_backends(task, net, seeds, args, sgd_ms: float) -> dict:
-    """The L2O step and LGL2O-SGD's step with every backend that runs on the device, against the SGD
-    step of the same run and against the plain module."""
-    print("every L2O step backend: ms/step, x SGD, x plain; LGL2O-SGD with it: ms/step, x its L2O step")
+def time_backends(task, net, seeds, args) -> dict:
+    """The L2O step and LGL2O-SGD's step with every backend that runs on the device, against the SGD step
+    and against the plain module. Per backend, SGD, the L2O and LGL2O-SGD are timed in interleaved
+    rounds (``time_interleaved``): each ratio is the median of the rounds' ratios, a paired measurement."""
+    print(f"every L2O step backend, {args.repeats} interleaved rounds of {args.steps} steps (ratios: medians "
+          "of the rounds' ratios): L2O ms/step, x SGD, x plain; LGL2O-SGD with it: ms/step, x its L2O step")
     out, plain = {}, None
     for name, b in BACKENDS.items():
         if torch.device(args.device).type not in b.devices:
@@ -74,13 +78,17 @@ def time_backends(task, net, seeds, args, sgd_ms: float) -> dict:
         except NativeUnavailable as e:
             print(f"{name:<8} unavailable: {e}")
             continue
-        l2o = time_steps(task, L2O(step), seeds, args.steps, args.repeats)[0]
-        guard = time_steps(task, LGL2O(L2O(step), SGD(3.0)), seeds, args.steps, args.repeats)[0]
+        t = time_interleaved(task, {"sgd": SGD(3.0), "l2o": L2O(step), "guard": LGL2O(L2O(step), SGD(3.0))},
+                             seeds, args.steps, args.repeats)
+        l2o, guard = statistics.median(t["l2o"]), statistics.median(t["guard"])
         plain = l2o if name == "plain" else plain
-        out[name] = {"l2o_ms": l2o, "l2o_vs_sgd": l2o / sgd_ms, "l2o_vs_plain": l2o / plain if plain else None,
-                     "lgl2o_sgd_ms": guard, "lgl2o_sgd_vs_l2o": guard / l2o}
-        vs_plain = f"{l2o / plain:6.2f}" if plain else "     –"
-        print(f"{name:<8} {l2o:8.3f} {l2o / sgd_ms:6.1f} {vs_plain}   {guard:8.3f} {guard / l2o:6.2f}")
+        out[name] = {"sgd_ms": statistics.median(t["sgd"]), "l2o_ms": l2o,
+                     "l2o_vs_sgd": statistics.median(a / s for a, s in zip(t["l2o"], t["sgd"])),
+                     "l2o_vs_plain": l2o / plain if plain else None, "lgl2o_sgd_ms": guard,
+                     "lgl2o_sgd_vs_l2o": statistics.median(g / a for g, a in zip(t["guard"], t["l2o"]))}
+        r = out[name]
+        vs_plain = f"{r['l2o_vs_plain']:6.2f}" if plain else "     –"
+        print(f"{name:<8} {l2o:8.3f} {r['l2o_vs_sgd']:6.1f} {vs_plain}   {guard:8.3f} {r['lgl2o_sgd_vs_l2o']:6.2f}")
     return out
 
 
@@ -95,8 +103,8 @@ def main(argv=None) -> int:
     ap.add_argument("--meta-optimizees", type=int, default=4)
     ap.add_argument("--meta-steps", default="plain,compile",
                     help="which differentiable L2O backends to time meta-training with (plain and/or compile)")
-    ap.add_argument("--l2o-step", choices=L2O_STEPS, default="fast",
-                    help="how the L2O's step is computed (default: fast)")
+    ap.add_argument("--l2o-step", choices=L2O_STEPS, default="native",
+                    help="how the L2O's step is computed (default: native, the stages' step)")
     ap.add_argument("--keep-malloc", action="store_true",
                     help="leave the C allocator's settings alone (see allocator.keep_freed_memory)")
     ap.add_argument("--graph", action="store_true", help="also time steps replayed from CUDA graphs (CUDA only)")
@@ -124,7 +132,7 @@ def main(argv=None) -> int:
     try:
         stepper = make_step(net, args.l2o_step)
     except NativeUnavailable as e:
-        ap.error(str(e))
+        ap.error(f"{e}; --l2o-step fast times the fast step instead")
     seeds = list(range(args.seeds))
     out = {"machine": platform.platform(), "processor": platform.processor() or platform.machine(),
            "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
@@ -149,7 +157,7 @@ def main(argv=None) -> int:
             print(f"{r.optimizer:<12} {r.ms:9.3f} {r.ratio_to_sgd:7.1f}")
 
     if not args.no_backends:
-        out["backends"] = time_backends(task, net, seeds, args, out["per_step"]["sgd"]["ms"])
+        out["backends"] = time_backends(task, net, seeds, args)
 
     out["lgl2o_throughput"] = {}
     for s in (int(x) for x in args.batched.split(",")):

@@ -57,6 +57,17 @@ class Oracle:
         self.examples += losses.shape[1]
         return losses, cache
 
+    def losses(self, points, batch=None) -> list[torch.Tensor]:
+        """Per-example losses (S, B) at each of ``points`` on ``batch`` (default: the current one), one
+        forward pass each and no cache (comparing candidates); the task shares the batch among the points
+        where it can (``losses``), else each point takes a ``forward``."""
+        batch = self.batch if batch is None else batch
+        shared = getattr(self.task, "losses", None)
+        out = shared(points, batch) if shared is not None else [self.task.forward(x, batch)[0] for x in points]
+        self.fwd += len(out)
+        self.examples += sum(losses.shape[1] for losses in out)
+        return out
+
     def full_loss(self, x):
         """(S,) loss on the whole training set: one forward pass over it."""
         self.fwd += 1

@@ -8,6 +8,7 @@ A task exposes:
     sample_batch(gens, size)      -> a minibatch per run (indices (S, B)), from each run's generator
     forward(params, batch)        -> per-example losses (S, B) and a cache for ``backward``
     backward(params, cache)       -> gradient of the mean minibatch loss, (S, P)
+    losses(points, batch)         -> per-example losses at several points, no cache (optional)
     select_cache(take_a, a, b)    -> per-run choice between two caches of the same batch
     full_loss(params)             -> (S,) loss on the whole training set
     accuracy(params, split)       -> (S,) accuracy (classification tasks)
@@ -81,6 +82,19 @@ class _Classification:
         size = self.batch_size if size is None else size
         idx = torch.stack([torch.randint(self.n_train, (size,), generator=g) for g in gens])
         return idx.to(self.device)
+
+    def examples(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The inputs (S, B, D) and labels (S, B) of a minibatch of indices (S, B)."""
+        flat = batch.reshape(-1)
+        return (self.train.x.index_select(0, flat).view(*batch.shape, -1),
+                self.train.y.index_select(0, flat).view(batch.shape))
+
+    def losses(self, points, batch) -> list[torch.Tensor]:
+        """Per-example losses (S, B) at each of ``points`` ((S, P) each) on one ``batch``, with no cache for a
+        backward pass (a guard comparing its candidates): the examples are gathered once for all points,
+        and each loss is computed by the same operations as ``forward``'s, so it has the same bits."""
+        x, y = self.examples(batch)
+        return [self._example_losses(self._logits(p, x), y) for p in points]
 
     def _logits_shared(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Logits (S, N, C) for inputs ``x`` (N, D) shared by all runs."""
@@ -172,8 +186,15 @@ class MLP(_Classification):
         w, b = layers[-1]
         return torch.baddbmm(b.unsqueeze(1), a, w)
 
+    @staticmethod
+    def _nll(logp, y):
+        return -logp.gather(-1, y.unsqueeze(-1)).squeeze(-1)
+
+    def _example_losses(self, z, y):
+        return self._nll(torch.log_softmax(z, -1), y)
+
     def forward(self, params, batch):
-        x, y = self.train.x[batch], self.train.y[batch]
+        x, y = self.examples(batch)
         layers = self._layers(params)
         acts, a = [x], x
         for w, b in layers[:-1]:
@@ -182,8 +203,7 @@ class MLP(_Classification):
         w, b = layers[-1]
         z = torch.baddbmm(b.unsqueeze(1), a, w)
         logp = torch.log_softmax(z, -1)
-        losses = -logp.gather(-1, y.unsqueeze(-1)).squeeze(-1)
-        return losses, MLPCache(acts, logp.exp(), y)
+        return self._nll(logp, y), MLPCache(acts, logp.exp(), y)
 
     def backward(self, params, cache: MLPCache):
         layers = self._layers(params)
@@ -249,12 +269,15 @@ class ConvNet(_Classification):
         h = h.reshape(N, S, self.c2 * 16).transpose(0, 1)
         return torch.baddbmm(b3.unsqueeze(1), h, w3.reshape(S, self.c2 * 16, self.classes))
 
+    @staticmethod
+    def _example_losses(z, y):
+        return torch.logsumexp(z, -1) - z.gather(-1, y.unsqueeze(-1)).squeeze(-1)
+
     def forward(self, params, batch):
-        x, y = self.train.x[batch], self.train.y[batch]
+        x, y = self.examples(batch)
         with torch.enable_grad():
             p = params.detach().requires_grad_(True)
-            z = self._logits(p, x)
-            losses = torch.logsumexp(z, -1) - z.gather(-1, y.unsqueeze(-1)).squeeze(-1)
+            losses = self._example_losses(self._logits(p, x), y)
         return losses.detach(), (p, losses)
 
     def backward(self, params, cache):

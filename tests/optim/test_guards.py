@@ -6,7 +6,9 @@ from lgl2o.problems import tasks
 from lgl2o.l2o.model import LSTMOptimizer
 from lgl2o.problems.oracle import Oracle
 
+from lgl2o.optim import decision
 from lgl2o.optim.adversarial import Divergent, Fixed, NonFinite, RandomStep
+from lgl2o.optim.protocol import finite_rows, where_runs
 
 
 def _grads(n=100, shape=(3, 17), seed=0):
@@ -169,6 +171,9 @@ class TableOracle:
 
     def forward(self, y, batch):
         return self.table[y[:, 0].long()], None
+
+    def losses(self, points, batch):
+        return [self.forward(y, batch)[0] for y in points]
 
 
 def _guard_takes(test, z, proposal_losses, fallback_losses):
@@ -360,3 +365,83 @@ def test_next_batch_reuse_gives_the_same_gradient_as_recomputing():
     reused_loss, reused = oracle.grad(x)
     fresh_loss, fresh = task.forward(x, oracle.batch)[0].mean(1), task.backward(x, task.forward(x, oracle.batch)[1])
     assert torch.allclose(reused, fresh, atol=1e-7) and torch.allclose(reused_loss, fresh_loss)
+
+
+def test_finite_rows_is_isfinite_all():
+    inf, nan = float("inf"), float("nan")
+    x = torch.tensor([[0.0, 1.0, -2.0], [3.0e38, -3.0e38, 1e-45], [-0.0, 0.0, 5.0], [1.0, inf, 0.0],
+                      [-inf, 1.0, 1.0], [nan, 0.0, 0.0], [inf, -inf, nan]])
+    got = finite_rows(x)
+    assert got.tolist() == [True, True, True, False, False, False, False]
+    assert torch.equal(got, torch.isfinite(x).all(1))
+
+
+class ForwardLGL2O(O.LGL2O):
+    """LGL2O as it was before the candidates' losses came from ``Oracle.losses`` (one ``forward`` each,
+    ``isfinite().all(1)``): the reference that the faster comparison must agree with bit for bit."""
+
+    def _losses(self, oracle, yp, yf):
+        if self.compare == "full":
+            lp, lf = oracle.full_loss(yp), oracle.full_loss(yf)
+            return lp, lf, lp < lf, None
+        batch = {"same": oracle.batch, "next": oracle.next_batch()}.get(self.compare) if self.compare != "fresh" \
+            else oracle.fresh_batch(self.compare_batch)
+        (ep, cp), (ef, cf) = oracle.forward(yp, batch), oracle.forward(yf, batch)
+        lp, lf, confident = decision.proposal_is_better(ep, ef, self.test, self.z)
+        return lp, lf, confident, (batch, ep, cp, ef, cf)
+
+    def step(self, params, state, grad, oracle):
+        yp, sp, _ = self.proposal.step(params, state["proposal"], grad, oracle)
+        yf, sf, _ = self.fallback.step(params, state["fallback"], grad, oracle)
+        lp, lf, confident, fwd = self._losses(oracle, yp, yf)
+        if self.max_fallback_increase is not None:
+            current = oracle.full_loss(params) if fwd is None else oracle.forward(params, fwd[0])[0].mean(1)
+            confident = confident | decision.refuse_fallback(lp, lf, current, confident, self.max_fallback_increase)
+        take, keep = decision.choose(confident, torch.isfinite(lp) & torch.isfinite(yp).all(1),
+                                       torch.isfinite(lf) & torch.isfinite(yf).all(1))
+        new = where_runs(take, yp, where_runs(keep, params, yf))
+        if fwd is not None and self.compare == "next":
+            batch, ep, cp, ef, cf = fwd
+            oracle.keep_forward(new, batch, take, (ep, cp), (ef, cf), valid=~keep)
+        return new, {"proposal": sp, "fallback": sf}, {"took_proposal": take, "kept_current": keep,
+                                                       "loss_proposal": lp, "loss_fallback": lf}
+
+
+class NanOnRun1(O.SGD):
+    """SGD whose candidate is non-finite on run 1: the guard must keep the fallback there."""
+
+    def step(self, params, state, grad, oracle):
+        y, state, info = super().step(params, state, grad, oracle)
+        y[1, :3] = float("nan")
+        return y, state, info
+
+
+@pytest.mark.parametrize("proposal", ["sgd", "nan-on-run-1", "l2o"])
+@pytest.mark.parametrize("kw", [{}, {"z": 2.0}, {"compare": "same"}, {"compare": "next", "z": 1.0},
+                                {"compare_batch": 512, "z": 2.0}, {"test": "sign", "z": 1.0},
+                                {"z": 2.0, "max_fallback_increase": 0.0}, {"compare": "full"}],
+                         ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()) or "paper")
+def test_lgl2o_takes_the_decisions_of_the_forward_based_reference(proposal, kw):
+    task = tasks.MLP("digits", hidden=(20,))
+    make = {"sgd": lambda: O.SGD(1.0), "nan-on-run-1": lambda: NanOnRun1(1.0), "l2o": lambda: O.L2O(LSTMOptimizer())}
+    runs = []
+    for cls in (O.LGL2O, ForwardLGL2O):
+        torch.manual_seed(0)  # the same LSTM weights for both
+        guard = cls(make[proposal](), O.Adam(0.05), **kw)
+        oracle, x = Oracle(task, [0, 1, 2]), task.init_params([0, 1, 2])
+        st, trace = guard.init(x), []
+        for _ in range(40):
+            oracle.advance()
+            _, g = oracle.grad(x)
+            x, st, info = guard.step(x, st, g, oracle)
+            trace.append(torch.stack([info["took_proposal"].double(), info["loss_proposal"].double(),
+                                      info["loss_fallback"].double(), info["kept_current"].double()]))
+        runs.append((x, torch.stack(trace), oracle.counts))
+    (x, trace, counts), (x_ref, trace_ref, counts_ref) = runs
+    assert torch.equal(trace.nan_to_num(-1.0), trace_ref.nan_to_num(-1.0)) and torch.equal(x, x_ref)
+    assert counts == counts_ref
+    took = trace[:, 0]
+    if proposal == "sgd":  # both kinds of decision were taken, so the comparison could have failed
+        assert 0 < float(took.mean()) < 1
+    if proposal == "nan-on-run-1":
+        assert not took[:, 1].any() and torch.isfinite(x).all()

@@ -87,3 +87,21 @@ def test_make_task_takes_a_params_yaml_description_with_lists():
     from_yaml = tasks.make_task(kind="mlp", dataset="digits", hidden=[8, 6], activation="tanh")
     direct = tasks.MLP("digits", hidden=(8, 6), activation="tanh")
     assert from_yaml.name == direct.name and from_yaml.dim == direct.dim == 64 * 8 + 8 + 8 * 6 + 6 + 6 * 10 + 10
+
+
+@pytest.mark.parametrize("make", [
+    lambda: tasks.MLP("digits", hidden=(20,)), lambda: tasks.MLP("digits", hidden=(16, 8), activation="relu"),
+    lambda: tasks.logistic_regression("digits"), lambda: tasks.ConvNet("mnist"),
+], ids=["mlp", "mlp-relu-deep", "logistic", "conv"])
+def test_losses_at_several_points_have_the_bits_of_forward(make, data_root):
+    task = make()
+    p = task.init_params([0, 1, 2])
+    points = (p, p + 0.1 * torch.randn(p.shape, generator=torch.Generator().manual_seed(0)), p * 2)
+    batch = task.sample_batch(seeds.run_generators([0, 1, 2], 1))
+    x, y = task.examples(batch)
+    assert torch.equal(x, task.train.x[batch]) and torch.equal(y, task.train.y[batch])
+    losses = task.losses(points, batch)
+    assert len(losses) == 3
+    for q, got in zip(points, losses):
+        assert torch.equal(got, task.forward(q, batch)[0])
+    assert not torch.equal(losses[0], losses[1])
