@@ -78,34 +78,19 @@ def record(out: Path) -> None:
                             cwd=str(ROOT / "notebooks"), progress_bar=False)
 
 
-def _strip(obj):
-    if isinstance(obj, dict):
-        return {k: _strip(v) for k, v in obj.items() if k not in TIMING}
-    if isinstance(obj, list):
-        return [_strip(v) for v in obj]
-    return obj
-
-
-def _json_diff(x, y, where=""):
-    """The key paths at which two JSON values differ."""
-    if isinstance(x, dict) and isinstance(y, dict):
-        return [d for k in sorted(set(x) | set(y)) for d in (_json_diff(x.get(k), y.get(k), f"{where}.{k}")
-                                                               if k in x and k in y else [f"{where}.{k}"])]
-    return [] if x == y else [where or "."]
-
-
-def _tensor_diff(x, y, where="") -> list[str]:
-    """The key paths at which two checkpoints (trees of dicts, lists and tensors) differ."""
+def _diff(x, y, where="") -> list[str]:
+    """The key paths at which two trees of dicts, lists, tensors and values (a JSON file, a checkpoint)
+    differ, keys named in ``TIMING`` aside."""
     import torch
 
     if isinstance(x, dict) and isinstance(y, dict):
         return [d for k in sorted(set(x) | set(y), key=str) if k not in TIMING
-                for d in (_tensor_diff(x[k], y[k], f"{where}.{k}") if k in x and k in y else [f"{where}.{k}"])]
+                for d in (_diff(x[k], y[k], f"{where}.{k}") if k in x and k in y else [f"{where}.{k}"])]
     if isinstance(x, (list, tuple)) and isinstance(y, (list, tuple)) and len(x) == len(y):
-        return [d for i, (u, v) in enumerate(zip(x, y)) for d in _tensor_diff(u, v, f"{where}[{i}]")]
+        return [d for i, (u, v) in enumerate(zip(x, y)) for d in _diff(u, v, f"{where}[{i}]")]
     if isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor):
         return [] if x.dtype == y.dtype and torch.equal(x, y) else [where or "."]
-    return [] if type(x) is type(y) and x == y else [where or "."]
+    return [] if x == y else [where or "."]
 
 
 def compare(a: Path, b: Path) -> int:
@@ -123,9 +108,9 @@ def compare(a: Path, b: Path) -> int:
         if rel.suffix == ".pt":
             import torch
 
-            diff = _tensor_diff(*(torch.load(d / rel, weights_only=True) for d in (a, b)))
+            diff = _diff(*(torch.load(d / rel, weights_only=True) for d in (a, b)))
         elif rel.suffix == ".json":
-            diff = _json_diff(*(_strip(json.loads((d / rel).read_text())) for d in (a, b)))
+            diff = _diff(*(json.loads((d / rel).read_text()) for d in (a, b)))
         else:
             x, y = (pd.read_csv(d / rel) for d in (a, b))
             x, y = (t.drop(columns=[c for c in t.columns if c in TIMING]) for t in (x, y))

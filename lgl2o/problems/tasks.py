@@ -190,8 +190,9 @@ class MLP(_Classification):
     def _nll(logp, y):
         return -logp.gather(-1, y.unsqueeze(-1)).squeeze(-1)
 
-    def _example_losses(self, z, y):
-        return self._nll(torch.log_softmax(z, -1), y)
+    @staticmethod
+    def _example_losses(z, y):
+        return MLP._nll(torch.log_softmax(z, -1), y)
 
     def forward(self, params, batch):
         x, y = self.examples(batch)

@@ -384,8 +384,12 @@ class ForwardLGL2O(O.LGL2O):
         if self.compare == "full":
             lp, lf = oracle.full_loss(yp), oracle.full_loss(yf)
             return lp, lf, lp < lf, None
-        batch = {"same": oracle.batch, "next": oracle.next_batch()}.get(self.compare) if self.compare != "fresh" \
-            else oracle.fresh_batch(self.compare_batch)
+        if self.compare == "same":
+            batch = oracle.batch
+        elif self.compare == "next":
+            batch = oracle.next_batch()
+        else:
+            batch = oracle.fresh_batch(self.compare_batch)
         (ep, cp), (ef, cf) = oracle.forward(yp, batch), oracle.forward(yf, batch)
         lp, lf, confident = decision.proposal_is_better(ep, ef, self.test, self.z)
         return lp, lf, confident, (batch, ep, cp, ef, cf)
