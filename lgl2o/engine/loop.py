@@ -94,7 +94,7 @@ class EagerEngine:
         loss, grad = self._loss_and_grad()
         self.params, self.state, self.info = self.opt.step(self.params, self.state, grad, self.oracle)
         if self.guarded:
-            self.taken += self.info["took_proposal"].to(self.taken.dtype)
+            self.taken.add_(self.info["took_proposal"])  # bool promotes to the count's dtype
         self.t += 1
         return loss
 

@@ -12,8 +12,9 @@ import math
 
 import torch
 
-from .decision import TESTS, choose, proposal_is_better, refuse_fallback
-from .protocol import Guard, check_positive, finite_rows, map_state, where_runs
+from .candidates import pick
+from .decision import TESTS, proposal_is_better, refuse_fallback
+from .protocol import Guard, check_positive, map_state, where_runs
 
 
 class LGL2O(Guard):
@@ -97,8 +98,7 @@ class LGL2O(Guard):
             refuse = refuse_fallback(lp, lf, current, confident, self.max_fallback_increase)
             confident = confident | refuse
             info["refused_fallback"] = refuse
-        take, keep = choose(confident, torch.isfinite(lp) & finite_rows(yp), torch.isfinite(lf) & finite_rows(yf))
-        new = where_runs(take, yp, where_runs(keep, params, yf))
+        new, take, keep = pick(confident, yp, yf, params, lp, lf)
         if passes is not None:
             ep, cp, ef, cf = passes
             oracle.keep_forward(new, batch, take, (ep, cp), (ef, cf), valid=~keep)
@@ -170,8 +170,7 @@ class GL2O(Guard):
         _, gy = oracle.grad(y)
         r = self.lr * gy.norm(dim=1)
         fallback = params - self.lr * grad
-        accept, keep = choose(r < (1 - self.delta) * mu, torch.isfinite(r) & finite_rows(y), finite_rows(fallback))
+        new, accept, keep = pick(r < (1 - self.delta) * mu, y, fallback, params, proposal_est=r)
         mu, history = self.update_mu(mu, history, r, accept)
-        new = where_runs(accept, y, where_runs(keep, params, fallback))
         return new, {"proposal": sp, "mu": mu, "history": history}, {"took_proposal": accept, "kept_current": keep,
                                                                      "residual": r, "mu": mu}

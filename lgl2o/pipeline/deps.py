@@ -25,7 +25,8 @@ from ..core.paths import ROOT
 PACKAGE = ROOT / "lgl2o"
 NO_NUMBERS = ("lgl2o/core/", "lgl2o/pipeline/")
 NOT_FOLLOWED = ("lgl2o/pipeline/stage.py",)
-SOURCES = {"lgl2o/l2o/backends/native.py": ("lgl2o/l2o/backends/csrc/lstm_cell.c",)}
+SOURCES = {"lgl2o/l2o/backends/native.py": ("lgl2o/l2o/backends/csrc/lstm_cell.c",),
+           "lgl2o/optim/candidates.py": ("lgl2o/optim/csrc/select_rows.c",)}
 
 
 def _module_file(name: str) -> Path | None:

@@ -142,17 +142,15 @@ class MLP(_Classification):
         self.hidden, self.activation = tuple(int(h) for h in hidden), activation
         widths = (self.in_features, *self.hidden, self.classes)
         self.shapes = list(zip(widths[:-1], widths[1:]))
-        self.dim = sum(i * o + o for i, o in self.shapes)
+        self._sizes = [n for i, o in self.shapes for n in (i * o, o)]
+        self.dim = sum(self._sizes)
         self.name = f"mlp{'-'.join(map(str, widths))}-{activation}-{dataset}"
 
     def _layers(self, params):
-        out, k = [], 0
-        for i, o in self.shapes:
-            w = params[:, k : k + i * o].view(-1, i, o)
-            k += i * o
-            out.append((w, params[:, k : k + o]))
-            k += o
-        return out
+        """[(weight (S, fan_in, fan_out), bias (S, 1, fan_out))] per layer: views of ``params`` (one split; the
+        bias broadcasts over a batch's examples)."""
+        parts = params.view(params.shape[0], 1, -1).split(self._sizes, dim=2)
+        return [(parts[2 * j].view(-1, i, o), parts[2 * j + 1]) for j, (i, o) in enumerate(self.shapes)]
 
     def init_params(self, seeds) -> torch.Tensor:
         rows = []
@@ -182,9 +180,9 @@ class MLP(_Classification):
         layers = self._layers(params)
         a = x
         for w, b in layers[:-1]:
-            a = self._act(torch.baddbmm(b.unsqueeze(1), a, w))
+            a = self._act(torch.baddbmm(b, a, w))
         w, b = layers[-1]
-        return torch.baddbmm(b.unsqueeze(1), a, w)
+        return torch.baddbmm(b, a, w)
 
     @staticmethod
     def _nll(logp, y):
@@ -199,10 +197,10 @@ class MLP(_Classification):
         layers = self._layers(params)
         acts, a = [x], x
         for w, b in layers[:-1]:
-            a = self._act(torch.baddbmm(b.unsqueeze(1), a, w))
+            a = self._act(torch.baddbmm(b, a, w))
             acts.append(a)
         w, b = layers[-1]
-        z = torch.baddbmm(b.unsqueeze(1), a, w)
+        z = torch.baddbmm(b, a, w)
         logp = torch.log_softmax(z, -1)
         return self._nll(logp, y), MLPCache(acts, logp.exp(), y)
 

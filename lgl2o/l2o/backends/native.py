@@ -5,71 +5,35 @@ floating-point rounding (``tests/l2o/test_backends.py`` runs every check of the 
 layer, ``csrc/lstm_cell.c`` does the input preprocessing, the gate matmul and the cell's gate functions
 in one pass over blocks of coordinates, so the (4H, P) pre-activations stay in registers.
 
-The C file is compiled on first use with the system C compiler (``$CC``, default ``cc``: GCC or Clang on
-x86-64 Linux with glibc's libmvec) into ``build/native/<key>/`` under the repo root (git-ignored;
-``LGL2O_NATIVE_BUILD`` names another folder), keyed by the source, the compiler's command, flags and
-version, and the CPU, since ``-march=native`` builds for the machine it runs on. Where that fails it raises
-``NativeUnavailable`` saying why.
+The C file is compiled on first use (``core.clib``: the system C compiler, ``-march=native``, a build
+folder keyed by source, compiler and CPU); where that fails ``load`` raises ``NativeUnavailable`` saying
+why.
 """
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import math
-import os
-import shlex
-import subprocess
 from functools import lru_cache
 from pathlib import Path
 
 import torch
 
-from ...core.io import atomic
-from ...core.paths import ROOT
+from ...core import clib
+from ...core.clib import NativeUnavailable
 from .hidden_major import HiddenMajorLSTM
 
+__all__ = ["NativeLSTM", "NativeUnavailable", "load"]
+
 SOURCE = Path(__file__).parent / "csrc" / "lstm_cell.c"
-# no -ffast-math: NaN and infinity must propagate (lstm_cell.c says how libmvec is reached without it)
-# -mprefer-vector-width=512: GCC's default of 256 bits leaves half of an AVX-512 register unused
-FLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512", "-fno-math-errno", "-fopenmp", "-shared", "-fPIC"]
-LIBS = ["-lmvec", "-lm"]
-
-
-class NativeUnavailable(RuntimeError):
-    """The C layer could not be built or loaded on this machine."""
-
-
-def _cpu_signature() -> str:
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return os.uname().machine
-    lines = [ln for ln in info.splitlines() if ln.startswith(("model name", "flags", "Features"))]
-    return "\n".join(sorted(set(lines)))
 
 
 @lru_cache(maxsize=None)
 def load(cc: tuple[str, ...] | None = None) -> ctypes.CDLL:
-    """The compiled layer, built on first use with ``cc`` (default: ``$CC`` or ``cc``; see the module's
-    docstring)."""
-    cc = list(cc or shlex.split(os.environ.get("CC", "cc")))
+    """The compiled layer, built on first use with ``cc`` (default: ``$CC`` or ``cc``)."""
     try:
-        version = subprocess.run([*cc, "--version"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError) as e:
-        raise NativeUnavailable(f"the native L2O step needs a C compiler; {' '.join(cc)!r} failed: {e}. "
-                                "Set CC, or use the fast step (l2o_step: fast)") from e
-    key = hashlib.sha256("\0".join([SOURCE.read_text(), *cc, *FLAGS, *LIBS, version, _cpu_signature()]).encode())
-    folder = Path(os.environ.get("LGL2O_NATIVE_BUILD", ROOT / "build" / "native")) / key.hexdigest()[:12]
-    lib = folder / "liblgl2o_cell.so"
-    if not lib.exists():
-        with atomic(lib) as tmp:  # concurrent builds are safe: each renames a whole library into place
-            done = subprocess.run([*cc, *FLAGS, "-o", str(tmp), str(SOURCE), *LIBS], capture_output=True, text=True)
-            if done.returncode:
-                raise NativeUnavailable(f"compiling {SOURCE.name} failed ({' '.join(cc)}):\n{done.stderr.strip()}")
-    try:
-        dll = ctypes.CDLL(str(lib))
-    except OSError as e:
-        raise NativeUnavailable(f"loading {lib} failed: {e}") from e
+        dll = clib.load(SOURCE, "the native L2O step", cc)
+    except NativeUnavailable as e:
+        raise NativeUnavailable(f"{e}. Set CC, or use the fast step (l2o_step: fast)") from e
     f = dll.lgl2o_lstm_layer
     L, ptr = ctypes.c_long, ctypes.c_void_p
     f.argtypes = ([ptr, L, L, L] + [ctypes.c_float] * 3 + [ptr, L, L] * 2 + [ptr] + [ptr, L, L] * 2
