@@ -1,0 +1,82 @@
+"""The guard's cost per step, paired: optimizers take turns block by block in one run.
+
+    .venv/bin/python scripts/guard_cost.py versions [--rounds 21] [--steps 20]
+    .venv/bin/python scripts/guard_cost.py gl2o [--rounds 21] [--steps 20]
+
+``versions``: three versions of LGL2O-SGD that take the same decisions (tests/optim/test_guards.py,
+test_candidates.py): "forward", ``ForwardLGL2O`` of tests/optim/test_guards.py (one ``forward`` per
+candidate, with the backward cache, and ``isfinite().all(1)``); "eager", the comparison through
+``Oracle.losses`` and the choice by ``candidates.pick``'s PyTorch ops; "native", the guard as it is
+(``pick`` in C on CPU). ``gl2o``: GL2O (SGD fallback at 3.0) against LGL2O-SGD as the stages configure it
+(z = 2). Beside the L2O (native step, untrained LSTM: the weights do not change the cost), on the MNIST
+MLP, one seed (``experiments.cost.time_interleaved``); prints each one's median ms per step and the median
+and range of the rounds' ratios to the L2O step (``versions``) or LGL2O-SGD's to GL2O's (``gl2o``).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "optim"))
+
+
+def _versions():
+    from test_guards import ForwardLGL2O
+
+    from lgl2o.optim import candidates
+    from lgl2o.optim.guards import LGL2O
+
+    class EagerChoice(LGL2O):
+        def step(self, *args):
+            native, candidates._native = candidates._native, lambda: None
+            try:
+                return super().step(*args)
+            finally:
+                candidates._native = native
+
+    if not candidates.native_available():
+        sys.exit("the native choice cannot be built here (no C compiler?)")
+    return {"forward": ForwardLGL2O, "eager": EagerChoice, "native": LGL2O}, "l2o"
+
+
+def _gl2o():
+    from lgl2o.optim.guards import GL2O, LGL2O
+
+    return {"gl2o": lambda p, f: GL2O(p, lr=f.lr), "lgl2o-sgd": lambda p, f: LGL2O(p, f, z=2.0)}, "gl2o"
+
+
+def main(argv=None) -> int:
+    from lgl2o.core.allocator import keep_freed_memory
+    from lgl2o.experiments.cost import time_interleaved
+    from lgl2o.l2o.backends import make_step
+    from lgl2o.l2o.model import LSTMOptimizer
+    from lgl2o.l2o.optimizer import L2O
+    from lgl2o.optim.baselines import SGD
+    from lgl2o.problems.tasks import MLP
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("comparison", choices=["versions", "gl2o"])
+    ap.add_argument("--rounds", type=int, default=21)
+    ap.add_argument("--steps", type=int, default=20)
+    args = ap.parse_args(argv)
+    guards, base = _versions() if args.comparison == "versions" else _gl2o()
+    keep_freed_memory()
+    step = make_step(LSTMOptimizer(), "native")
+    t = time_interleaved(MLP("mnist"), {"l2o": L2O(step), **{k: g(L2O(step), SGD(3.0)) for k, g in guards.items()}},
+                         [0], args.steps, args.rounds)
+    print(f"{args.rounds} rounds of {args.steps} steps; L2O step (native) {statistics.median(t['l2o']):.3f} ms")
+    for name in guards:
+        if name == base:
+            print(f"{name:<10} {statistics.median(t[name]):.3f} ms")
+            continue
+        ratios = [g / b for g, b in zip(t[name], t[base])]
+        print(f"{name:<10} {statistics.median(t[name]):.3f} ms, {statistics.median(ratios):.3f}x {base} "
+              f"(rounds: {min(ratios):.3f}-{max(ratios):.3f}), {statistics.median(t[name]) - statistics.median(t[base]):+.3f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
