@@ -41,7 +41,7 @@ config = {
     "model_dir": "scratch/02_meta_train/model",  # the stage writes models/l2o.{pt,json}
     "baselines_from": meta_train.SMOKE_RATES,  # the stage: stage 01's best.json
     "baseline_horizon": 100, "eval_steps": 20, "eval_seeds": [200, 201], "report_steps": [10],
-    "compile_eval": False, "device": "cpu",
+    "compile_eval": False, "device": "cpu", "work_dir": "scratch/02_meta_train/work",
 }
 
 # %% [markdown]

@@ -72,6 +72,10 @@ def record(out: Path) -> None:
         rel = where.relative_to(ROOT)
         if stage == "02_meta_train":
             p["model_dir"] = str(rel / "model")
+            p["work_dir"] = str(rel / "model" / "work")
+            p["pretrained_dir"] = str(rel / "pretrained")
+        if stage == "06_long_horizon":
+            p["pieces_dir"] = str(rel)
         print(f"{stage} {variant or ''}", flush=True)
         pm.execute_notebook(str(ROOT / "notebooks" / f"{stage}.ipynb"), str(where / "notebook.ipynb"),
                             parameters={"out_dir": str(rel), "figure": str(rel / "figure.png"), "config": p},

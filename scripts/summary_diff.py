@@ -6,8 +6,8 @@
 Prints each optimizer's means at the reported steps (full-training-set loss, test accuracy, L2O share)
 with the relative change, and the largest change per optimizer family.
 """
+import argparse
 import json
-import sys
 
 
 def rows(old: dict, new: dict):
@@ -24,7 +24,11 @@ def rows(old: dict, new: dict):
 
 
 def main(argv=None) -> int:
-    old, new = (json.load(open(p)) for p in (argv or sys.argv[1:]))
+    ap = argparse.ArgumentParser(prog="scripts/summary_diff.py", description=__doc__.splitlines()[0])
+    ap.add_argument("old", help="a stage's summary.json before (e.g. from git show)")
+    ap.add_argument("new", help="the same stage's summary.json after")
+    args = ap.parse_args(argv)
+    old, new = (json.loads(open(p).read()) for p in (args.old, args.new))
     worst = {}
     for name, key, a, b, rel in rows(old, new):
         print(f"{name:<14} {key:<18} {a:10.4f} {b:10.4f} {100 * rel:+7.2f}%")

@@ -13,8 +13,8 @@ import math
 import re
 import types
 import typing
-from dataclasses import MISSING, asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from typing import Any, ClassVar
 
 from ..core.paths import repo_path
 from ..l2o.backends import NAMES as L2O_STEPS
@@ -163,6 +163,10 @@ def _coerce(hint, value, where: str):
 class Config:
     """A strict configuration: ``from_dict`` refuses unknown, missing and wrongly typed keys and bad values."""
 
+    # fields naming where the stage writes (repo-relative): the stage runner redirects them into its staging
+    # folder (``pipeline.outputs``), as it does out_dir and the figure
+    outputs: ClassVar[tuple[str, ...]] = ()
+
     @classmethod
     def from_dict(cls, d, where: str | None = None):
         where = where or cls.__name__
@@ -189,6 +193,11 @@ class Config:
 
     def validate(self, where: str) -> None:
         """Checks across fields (a subclass's); raise ConfigError."""
+
+    def staged(self, where) -> Config:
+        """This configuration with each of its ``outputs`` paths ``p`` replaced by ``where(p)``."""
+        return replace(self, **{name: where(getattr(self, name)) for name in self.outputs
+                                if getattr(self, name) is not None})
 
     def to_dict(self) -> dict:
         """Plain data, as papermill injects it into a notebook (nested configs as mappings of the keys given)."""

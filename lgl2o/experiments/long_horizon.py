@@ -52,6 +52,9 @@ class LongHorizonConfig(Config):
     steps: dict[str, int]
     seeds: list[int] = field(metadata=checked(seeds))
     report_steps: list[int] = field(metadata=checked(positive_each))
+    # where the pieces' tables (runs/) and resume checkpoints (resume/) live: what the join reads, whatever
+    # folder the join itself writes to
+    pieces_dir: str = "results/06_long_horizon"
 
     def validate(self, where):
         if not self.steps:

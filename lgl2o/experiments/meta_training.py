@@ -24,9 +24,11 @@ class MetaTrainConfig(Config):
     """Stage 02: meta-training (``config``: ``l2o.meta.MetaConfig``; ``phases``: its overrides per
     curriculum phase) and the evaluation of the result against SGD and Adam."""
 
+    outputs = ("model_dir", "pretrained_dir")
+
     config: dict[str, Any]
     phases: list[dict[str, Any]]
-    model_dir: str
+    model_dir: str  # where the chosen checkpoint goes: model_dir/l2o.{pt,json}
     baselines_from: str | dict[str, float] = field(metadata=checked(rates_file))
     baseline_horizon: int = field(metadata=checked(positive))
     eval_steps: int = field(metadata=checked(positive))
@@ -34,6 +36,10 @@ class MetaTrainConfig(Config):
     report_steps: list[int] = field(metadata=checked(positive_each))
     compile_eval: bool = False
     device: str = field(default="cpu", metadata=checked(device))
+    # the resumable working folders, one per configuration: kept in place when a stage is interrupted
+    work_dir: str = "models/work"
+    # a second copy of the chosen checkpoint, as the package's data (lgl2o/l2o/pretrained): load_l2o()'s default
+    pretrained_dir: str | None = None
 
     def validate(self, where):
         from ..l2o.meta import MetaConfig
@@ -53,14 +59,16 @@ class MetaTrainConfig(Config):
 
 
 def train(cfg: MetaTrainConfig, out_dir=None, progress=True):
-    """Meta-train in a resumable working folder per configuration (named by its hash, in ``model_dir``'s
-    ``work`` folder: an interrupted stage picks up where it stopped), copy the chosen checkpoint to ``model_dir/l2o.{pt,json}``, and with
-    ``out_dir`` write the log as ``meta_log.csv``. Returns (log, net, its checkpoint JSON)."""
+    """Meta-train in a resumable working folder per configuration (named by its hash, in ``work_dir``: an
+    interrupted stage picks up where it stopped), copy the chosen checkpoint to ``model_dir/l2o.{pt,json}``,
+    and with ``out_dir`` write the log as ``meta_log.csv``. Returns (log, net, its checkpoint JSON)."""
     mcfg = cfg.meta_config()
-    work = repo_path(cfg.model_dir) / "work" / meta.config_hash(mcfg, cfg.phases)
+    work = repo_path(cfg.work_dir) / meta.config_hash(mcfg, cfg.phases)
     log = meta.meta_train_phases(mcfg, cfg.phases, work, device=cfg.device, progress=progress)
-    for ext in (".pt", ".json"):  # the chosen (best-validation) checkpoint
-        shutil.copy(work / f"l2o{ext}", repo_path(cfg.model_dir) / f"l2o{ext}")
+    for folder in filter(None, (cfg.model_dir, cfg.pretrained_dir)):
+        repo_path(folder).mkdir(parents=True, exist_ok=True)
+        for ext in (".pt", ".json"):  # the chosen (best-validation) checkpoint
+            shutil.copy(work / f"l2o{ext}", repo_path(folder) / f"l2o{ext}")
     if out_dir is not None:
         io.write_csv(log, f"{out_dir}/meta_log.csv")
     net, info = checkpoint.load(repo_path(cfg.model_dir) / "l2o", device=cfg.device)

@@ -13,7 +13,16 @@ from ..core.paths import repo_path
 from .model import L2OConfig, LSTMOptimizer
 
 FORMAT = "lgl2o.l2o/1"
-SHIPPED = "models/l2o"  # the meta-trained L2O that stage 02_meta_train writes (repo-relative, no suffix)
+# The meta-trained L2O as package data: stage 02_meta_train writes it beside models/l2o (the DVC artifact),
+# the same bytes, so that an installed package loads it from any working directory.
+PRETRAINED = "pretrained"  # lgl2o/l2o/pretrained/l2o.{pt,json}
+
+
+def pretrained_path() -> Path:
+    """The packaged checkpoint's path (no suffix), wherever the package is installed."""
+    from importlib.resources import files
+
+    return Path(str(files("lgl2o.l2o") / PRETRAINED / "l2o"))
 
 
 class CheckpointError(RuntimeError):
@@ -54,11 +63,12 @@ def load(path: str | os.PathLike, expect: L2OConfig | None = None, device="cpu")
     return model, meta
 
 
-def load_l2o(path: str | os.PathLike = SHIPPED, device="cpu") -> LSTMOptimizer:
-    """The meta-trained L2O (default: the shipped checkpoint, from any working directory), in eval mode,
-    or a clear error saying which stage makes it."""
+def load_l2o(path: str | os.PathLike | None = None, device="cpu") -> LSTMOptimizer:
+    """The meta-trained L2O in eval mode: by default the one the package ships (from any working directory,
+    installed or not); else the checkpoint at ``path`` (relative: from the repo root). A clear error says
+    which stage makes it."""
     try:
-        net, _ = load(path, device=device)
+        net, _ = load(pretrained_path() if path is None else path, device=device)
     except CheckpointError as e:
         raise CheckpointError(f"{e}\n(the meta-trained L2O comes from stage 02_meta_train)") from None
     return net.eval()

@@ -5,9 +5,9 @@
 DVC runs every piece as a stage of its own (``06_long_horizon_run@lgl2o-sgd-0``), each a sitting's work,
 and the stage ``06_long_horizon`` joins them (``experiments.long_horizon``). The configuration is the
 stage's ``params.yaml`` section, built and checked before any work starts, as the stage runner does;
-the piece writes ``results/<stage>/runs/<optimizer>-<seed>.csv`` and ``.json`` (its length, wall time,
-machine and L2O step) and checkpoints in ``results/<stage>/resume`` (git-ignored), so an interrupted
-piece resumes where it stopped.
+the piece writes ``<pieces_dir>/runs/<optimizer>-<seed>.csv`` (``results/06_long_horizon``) and ``.json`` (its length, wall time,
+machine and L2O step), both put in place when it finishes (``outputs``), and checkpoints in
+``<pieces_dir>/resume`` (git-ignored), so an interrupted piece resumes where it stopped.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from ..core.allocator import keep_freed_memory
 from ..core.paths import ROOT
 from ..experiments.config import ConfigError
 from ..experiments.long_horizon import piece_name, run_piece
+from .outputs import Staging, declared_outputs
 from .stage import shown_progress, stage_config
 
 STAGES = ("06_long_horizon",)  # the stages that run in pieces
@@ -39,12 +40,13 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     name = f"{args.stage}_run@{piece_name(args.optimizer, args.seed)}"
-    out = ROOT / "results" / args.stage
+    out = cfg.pieces_dir
     keep_freed_memory()  # no page faults per L2O step (as the benchmark and the stages); results do not change
     t0 = time.monotonic()
     print(f"{name}: {cfg.steps[args.optimizer]} steps", file=sys.stderr, flush=True)
-    with shown_progress(name):
-        table = run_piece(cfg, args.optimizer, args.seed, out / "runs", out / "resume")
+    with Staging(name) as staging, shown_progress(name):
+        table = run_piece(cfg, args.optimizer, args.seed, staging.path(f"{out}/runs"), ROOT / out / "resume")
+        staging.publish(declared_outputs(f"{args.stage}_run", {"optimizer": args.optimizer, "seed": args.seed}))
     loss = table.full_loss.iloc[-1]
     print(f"{name}: done in {(time.monotonic() - t0) / 60:.1f} min, final full loss {loss:.4g}", file=sys.stderr,
           flush=True)

@@ -10,9 +10,12 @@ the rest is the stage's typed configuration (``experiments.config``), built befo
 misspelt, missing or wrongly typed key fails in seconds, names itself, and writes nothing.
 
 The notebook gets three parameters: ``out_dir`` (``results/<stage>[/<variant>]``), ``figure`` and
-``config``; the executed notebook is written to ``out_dir/notebook.ipynb``, atomically, with the machine
-and the L2O step in its metadata (``record_run``). While it runs,
-the terminal shows its progress (``core.progress``: a line per loop every 30 s, with rate and time left).
+``config``, every place it writes (those two and the config's ``outputs`` fields) mapped into a staging
+folder whose files replace the stage's declared outputs only when the run is complete (``outputs``);
+the executed notebook goes to ``out_dir/notebook.ipynb`` the same way, with the machine and the L2O step
+in its metadata (``record_run``). The kernel works in this process's root, whatever an editable install
+points at (``pin_root``: ``dvc exp run --temp`` and ``--queue`` run stages in a copy of the repo). While it
+runs, the terminal shows its progress (``core.progress``: a line per loop every 30 s, with rate and time left).
 """
 from __future__ import annotations
 
@@ -37,6 +40,7 @@ from ..experiments.cost import CostConfig
 from ..experiments.long_horizon import LongHorizonConfig
 from ..experiments.meta_training import MetaTrainConfig
 from ..experiments.tuning import TuningConfig
+from .outputs import Staging, declared_outputs
 
 KINDS = {
     "tune_baselines": TuningConfig,
@@ -95,20 +99,34 @@ def main(argv=None) -> int:
         return 2
     import papermill as pm
 
-    from ..core.io import atomic
-
-    out_dir = ROOT / "results" / args.stage / (args.variant or "")
-    params = {"out_dir": str(out_dir.relative_to(ROOT)), "figure": figure, "config": config.to_dict()}
     name = args.stage + (f"@{args.variant}" if args.variant else "")
+    out_dir = f"results/{args.stage}" + (f"/{args.variant}" if args.variant else "")
+    pin_root()
     t0 = time.monotonic()
     print(f"{name}: running notebooks/{args.stage}.ipynb", file=sys.stderr, flush=True)
-    with atomic(out_dir / "notebook.ipynb") as tmp, shown_progress(name):
-        pm.execute_notebook(str(ROOT / "notebooks" / f"{args.stage}.ipynb"), str(tmp), parameters=params,
+    with Staging(name) as staging, shown_progress(name):
+        params = {"out_dir": staging.path(out_dir), "figure": staging.path(figure),
+                  "config": config.staged(staging.path).to_dict()}
+        executed = staging.root / out_dir / "notebook.ipynb"
+        executed.parent.mkdir(parents=True, exist_ok=True)
+        pm.execute_notebook(str(ROOT / "notebooks" / f"{args.stage}.ipynb"), str(executed), parameters=params,
                             cwd=str(ROOT / "notebooks"), progress_bar=False)
-        relativize(tmp)
-        record_run(tmp, config)
+        relativize(executed, staging)
+        record_run(executed, config)
+        missing = staging.publish(declared_outputs(args.stage, args.variant))
+    if missing:
+        print(f"error: {name} did not write {', '.join(missing)}", file=sys.stderr)
+        return 1
     print(f"{name}: done in {(time.monotonic() - t0) / 60:.1f} min", file=sys.stderr, flush=True)
     return 0
+
+
+def pin_root() -> None:
+    """Hand this process's repo root to the notebook's kernel (``LGL2O_ROOT``) and put the package of that
+    root first on its path: an experiment's copy reads, writes and imports its own files, whatever an
+    editable install elsewhere points at."""
+    os.environ["LGL2O_ROOT"] = str(ROOT)
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
 
 
 @contextmanager
@@ -163,15 +181,12 @@ def record_run(path, config) -> None:
     nbformat.write(nb, str(path))
 
 
-def relativize(path) -> None:
-    """Make the executed notebook name no machine's paths: papermill records absolute input/output
-    paths and warnings print file names; both become relative to the repo root."""
-    from pathlib import Path
-
+def relativize(path, staging=None) -> None:
+    """Make the executed notebook name no machine's paths and no staging folder: papermill records
+    absolute input/output paths and warnings print file names; all become relative to the repo root."""
     path = Path(path)
-    text = path.read_text()
-    path.write_text(text.replace(str(ROOT) + "/", "").replace(str(ROOT), "."))
-
+    text = path.read_text().replace(str(ROOT) + "/", "").replace(str(ROOT), ".")
+    path.write_text(staging.unstaged(text) if staging is not None else text)
 
 if __name__ == "__main__":
     sys.exit(main())

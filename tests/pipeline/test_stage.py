@@ -183,19 +183,31 @@ def test_a_piece_outside_params_yaml_is_refused_naming_what_there_is(capsys):
     assert "06_long_horizon has no piece rmsprop on seed 0: its steps name sgd, adam" in err
 
 
-def test_a_piece_keeps_freed_memory_before_it_steps(monkeypatch):
-    """Without it every L2O step page-faults its buffers back in (docs/performance.md: ~25% of a piece)."""
+def test_a_piece_keeps_freed_memory_before_it_steps_and_publishes_its_table_when_done(monkeypatch, tmp_path):
+    """Without it every L2O step page-faults its buffers back in (docs/performance.md: ~25% of a piece). The
+    piece writes into a staging folder, moved into place at the end (here under a stand-in root)."""
+    import shutil
+
     import pandas as pd
 
-    from lgl2o.pipeline import piece
+    from lgl2o.pipeline import outputs, piece
 
+    shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
+    monkeypatch.setattr(outputs, "ROOT", tmp_path)
+    monkeypatch.setattr(piece, "ROOT", tmp_path)
     calls = []
     monkeypatch.setattr(piece, "keep_freed_memory", lambda: calls.append("keep") or True)
 
     def run_piece(cfg, optimizer, seed, runs_dir, resume_dir):
         calls.append(f"run {optimizer}-{seed}")
+        assert runs_dir.startswith(".staging/") and resume_dir == tmp_path / "results/06_long_horizon/resume"
+        (tmp_path / runs_dir).mkdir(parents=True)
+        for suffix in (".csv", ".json"):
+            (tmp_path / runs_dir / f"{optimizer}-{seed}{suffix}").write_text(suffix)
         return pd.DataFrame({"full_loss": [0.5]})
 
     monkeypatch.setattr(piece, "run_piece", run_piece)
     assert piece.main(["06_long_horizon", "sgd", "1"]) == 0
     assert calls == ["keep", "run sgd-1"]
+    assert (tmp_path / "results/06_long_horizon/runs/sgd-1.json").read_text() == ".json"
+    assert not (tmp_path / ".staging").exists() or not any((tmp_path / ".staging").iterdir())
