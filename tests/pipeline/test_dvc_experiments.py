@@ -104,6 +104,16 @@ def test_readme_examples_change_a_parameter_and_rerun_only_its_stage(clean):
     assert value in out  # dvc exp show --only-changed lists the changed parameter
 
 
+def test_a_dry_run_names_what_a_change_would_rerun_and_runs_nothing(clean):
+    dst = clean
+    line = re.search(r"`(dvc exp run --dry -C data -S (\w+)\.(\w+)=(\d+))`", README)
+    assert line, "the README shows no dry run"
+    before = _tracked(dst)
+    out = _sh(line.group(1), dst).stdout
+    assert _ran(out) == [f"03_{line.group(2)}"], out
+    assert _tracked(dst) == before
+
+
 def _wait_for_queue(dst, timeout=900) -> dict[str, str]:
     """Each queued experiment's final status, once none is queued or running."""
     t0 = time.monotonic()
