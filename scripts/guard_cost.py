@@ -4,9 +4,9 @@
     .venv/bin/python scripts/guard_cost.py gl2o [--rounds 21] [--steps 20]
 
 ``versions``: three versions of LGL2O-SGD that take the same decisions (tests/optim/test_guards.py,
-test_candidates.py): "forward", ``ForwardLGL2O`` of tests/optim/test_guards.py (one ``forward`` per
-candidate, with the backward cache, and ``isfinite().all(1)``); "eager", the comparison through
-``Oracle.losses`` and the choice by ``candidates.pick``'s PyTorch ops; "native", the guard as it is
+test_candidates.py): "forward", ``optim.reference.ReferenceLGL2O`` (one ``forward`` per candidate, with
+the backward cache, and ``isfinite().all(1)``); "eager", the comparison through ``Oracle.losses`` and the
+choice by ``candidates.pick``'s PyTorch ops (``native_choice = False``); "native", the guard as it is
 (``pick`` in C on CPU). ``gl2o``: GL2O (SGD fallback at 3.0) against LGL2O-SGD as the stages configure it
 (z = 2). Beside the L2O (native step, untrained LSTM: the weights do not change the cost), on the MNIST
 MLP, one seed (``experiments.cost.time_interleaved``); prints each one's median ms per step and the median
@@ -17,29 +17,19 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "optim"))
 
 
 def _versions():
-    from test_guards import ForwardLGL2O
-
     from lgl2o.optim import candidates
     from lgl2o.optim.guards import LGL2O
+    from lgl2o.optim.reference import ReferenceLGL2O
 
     class EagerChoice(LGL2O):
-        def step(self, *args):
-            native, candidates._native = candidates._native, lambda: None
-            try:
-                return super().step(*args)
-            finally:
-                candidates._native = native
+        native_choice = False
 
     if not candidates.native_available():
         sys.exit("the native choice cannot be built here (no C compiler?)")
-    return {"forward": ForwardLGL2O, "eager": EagerChoice, "native": LGL2O}, "l2o"
+    return {"forward": ReferenceLGL2O, "eager": EagerChoice, "native": LGL2O}, "l2o"
 
 
 def _gl2o():
@@ -66,7 +56,7 @@ def main(argv=None) -> int:
     keep_freed_memory()
     step = make_step(LSTMOptimizer(), "native")
     t = time_interleaved(MLP("mnist"), {"l2o": L2O(step), **{k: g(L2O(step), SGD(3.0)) for k, g in guards.items()}},
-                         [0], args.steps, args.rounds)
+                         [0], steps=args.steps, repeats=args.rounds)
     print(f"{args.rounds} rounds of {args.steps} steps; L2O step (native) {statistics.median(t['l2o']):.3f} ms")
     for name in guards:
         if name == base:

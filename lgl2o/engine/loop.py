@@ -116,7 +116,7 @@ def make_engine(kind: str, task, opt, seeds):
     raise ValueError(f"unknown engine {kind!r}; allowed: {', '.join(ENGINES)}")
 
 
-def evaluate(task, optimizers: dict, steps: int, seeds, log_every: int = 100, full_every: int | None = None,
+def evaluate(task, optimizers: dict, *, steps: int, seeds, log_every: int = 100, full_every: int | None = None,
              test_accuracy: bool = True, progress: bool = True, resume: str | os.PathLike | None = None,
              checkpoint_every: int = 0, full_steps=None, engine: str = "eager") -> pd.DataFrame:
     """Run every optimizer for ``steps`` steps on all ``seeds`` (batched) and return the tidy table.
@@ -135,13 +135,14 @@ def evaluate(task, optimizers: dict, steps: int, seeds, log_every: int = 100, fu
     tables = []
     for name, opt in optimizers.items():
         ck = Path(resume) / f"{name}.pt" if resume is not None else None
-        tables.append(run_one(task, name, opt, steps, seeds, log_every, full_every, test_accuracy,
-                              progress, ck, checkpoint_every, full_steps, engine))
+        tables.append(run_one(task, name, opt, steps=steps, seeds=seeds, log_every=log_every, full_every=full_every,
+                              test_accuracy=test_accuracy, progress=progress, checkpoint=ck,
+                              checkpoint_every=checkpoint_every, full_steps=full_steps, engine=engine))
     return pd.concat(tables, ignore_index=True)
 
 
 @torch.no_grad()
-def run_one(task, name, opt, steps, seeds, log_every=100, full_every=None, test_accuracy=True,
+def run_one(task, name, opt, *, steps, seeds, log_every=100, full_every=None, test_accuracy=True,
             progress=True, checkpoint: Path | None = None, checkpoint_every: int = 0, full_steps=None,
             engine: str = "eager") -> pd.DataFrame:
     """One optimizer, all seeds batched, stepped by ``engine`` ("eager", or "graph": replayed from a CUDA

@@ -70,10 +70,11 @@ def run_ablation(cfg: AblationConfig, out_dir=None, progress=True, references: b
     lrs = tuned_rates(cfg.rates, cfg.rates_horizon)
     optimizers = ablation_optimizers(the_l2o(cfg.l2o_checkpoint, cfg.l2o_step, cfg.device), lrs, cfg.guards, references)
     problem = make_task(**cfg.task.to_dict(), device=cfg.device)
-    table, summary = evaluate_and_save(problem, optimizers, cfg.steps, cfg.seeds, cfg.log_every, cfg.report_steps,
-                                       out_dir, {"lr": lrs, "l2o": str(cfg.l2o_checkpoint),
-                                                 "variants": {name: v.to_dict() for name, v in cfg.guards.items()}},
-                                       progress)
+    table, summary = evaluate_and_save(problem, optimizers, steps=cfg.steps, seeds=cfg.seeds, log_every=cfg.log_every,
+                                       report_steps=cfg.report_steps, out_dir=out_dir,
+                                       meta={"lr": lrs, "l2o": str(cfg.l2o_checkpoint),
+                                             "variants": {name: v.to_dict() for name, v in cfg.guards.items()}},
+                                       progress=progress)
     return table, summary, problem
 
 

@@ -24,8 +24,9 @@ from ..optim.baselines import SGD, Adam
 from ..optim.guards import GL2O, LGL2O
 from ..problems.tasks import make_task
 from .artifacts import tuned_rates
-from .config import (Config, ConfigError, TaskConfig, checked, device, given, l2o_checkpoint, l2o_step, non_negative,
+from .config import (Config, ConfigError, TaskConfig, checked, device, given, l2o_checkpoint, non_negative,
                      one_of, positive, positive_each, rates_file, seeds)
+from .l2o_step import l2o_step
 from .summary import save_summary, summarize
 
 FALLBACKS = ("sgd", "adam")  # an ablation variant's fallback optimizer
@@ -143,10 +144,11 @@ def run_comparison(cfg: ComparisonConfig, out_dir=None, progress=True):
         resume_dir = resume_folder(f"{out_dir}/resume", task=task, l2o=cfg.l2o_checkpoint, lrs=lrs, guard=guard,
                                    steps=cfg.steps, seeds=list(cfg.seeds), log_every=cfg.log_every,
                                    device=cfg.device, l2o_state=backend(cfg.l2o_step).state_layout)
-    table, summary = evaluate_and_save(problem, optimizers, cfg.steps, cfg.seeds, cfg.log_every, cfg.report_steps,
-                                       out_dir, {"lr": lrs, "l2o": str(cfg.l2o_checkpoint),
-                                                 "guard": {**PAPER_GUARD, **guard}},
-                                       progress, resume_dir, cfg.checkpoint_every)
+    table, summary = evaluate_and_save(problem, optimizers, steps=cfg.steps, seeds=cfg.seeds, log_every=cfg.log_every,
+                                       report_steps=cfg.report_steps, out_dir=out_dir,
+                                       meta={"lr": lrs, "l2o": str(cfg.l2o_checkpoint),
+                                             "guard": {**PAPER_GUARD, **guard}},
+                                       progress=progress, resume_dir=resume_dir, checkpoint_every=cfg.checkpoint_every)
     if resume_dir is not None:  # finished: a re-run starts over rather than replaying the last checkpoint
         shutil.rmtree(resume_dir, ignore_errors=True)
     return table, summary, problem
@@ -164,7 +166,7 @@ def resume_folder(resume_dir, l2o=None, **config) -> Path:
     return repo_path(resume_dir) / key
 
 
-def evaluate_and_save(problem, optimizers: dict, steps: int, seeds, log_every: int, report_steps=(), out_dir=None,
+def evaluate_and_save(problem, optimizers: dict, *, steps: int, seeds, log_every: int, report_steps=(), out_dir=None,
                       meta: dict | None = None, progress=True, resume_dir=None, checkpoint_every: int = 0):
     """Run ``optimizers`` on ``problem``, summarise, and with ``out_dir`` write ``curves.csv`` and
     ``summary.json`` (the summary, with ``meta``) and its headline ``metrics.json``. Returns (table, summary)."""

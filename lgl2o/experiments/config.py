@@ -17,7 +17,6 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any, ClassVar
 
 from ..core.paths import repo_path
-from ..l2o.backends import NAMES as L2O_STEPS
 from ..problems.data import KNOWN as DATASETS
 from ..problems.tasks import ACTIVATIONS
 
@@ -65,19 +64,6 @@ def device(where, v):
         fail(where, v, "'cpu' or 'cuda[:index]'")
     if v.startswith("cuda") and not torch.cuda.is_available():
         fail(where, v, "CUDA is not available on this machine; use 'cpu' here")
-
-
-def l2o_step(where, v):
-    """A step backend of ``l2o.backends`` that can be built here (``native`` needs a C compiler)."""
-    if v not in L2O_STEPS:
-        fail(where, v, f"one of {', '.join(L2O_STEPS)}")
-    if v == "native":
-        from ..l2o.backends.native import NativeUnavailable, load
-
-        try:
-            load()
-        except NativeUnavailable as e:
-            fail(where, v, f"the native step cannot be built here ({e}); set {where}: fast to use the fast step")
 
 
 def l2o_checkpoint(where, v):

@@ -18,7 +18,8 @@ from ..l2o.optimizer import L2O
 from ..optim.baselines import SGD, Adam
 from ..optim.guards import GL2O, LGL2O
 from ..problems.tasks import MLP
-from .config import Config, checked, dataset, device, l2o_step, positive
+from .config import Config, checked, dataset, device, positive
+from .l2o_step import l2o_step
 from .summary import save_summary
 
 
@@ -45,7 +46,7 @@ def cost_optimizers(net, lr_sgd=3.0, lr_adam=0.01) -> dict:
 
 
 @torch.no_grad()
-def time_steps(task, opt, seeds, steps, repeats, warmup=5, engine="eager"):
+def time_steps(task, opt, seeds, *, steps, repeats, warmup=5, engine="eager"):
     """(median ms per step, forward passes per step, backward passes per step) of the loop's step, by
     ``engine`` (``engine.loop``: "eager", or "graph": replayed from a CUDA graph captured in the warm-up)."""
     eng = make_engine(engine, task, opt, seeds)
@@ -69,7 +70,7 @@ def time_steps(task, opt, seeds, steps, repeats, warmup=5, engine="eager"):
 
 
 @torch.no_grad()
-def time_interleaved(task, opts: dict, seeds, steps, repeats, warmup=5) -> dict[str, list[float]]:
+def time_interleaved(task, opts: dict, seeds, *, steps, repeats, warmup=5) -> dict[str, list[float]]:
     """ms per step of each optimizer of ``opts`` in each of ``repeats`` rounds; a round times a block of
     ``steps`` eager steps of each optimizer in turn, so that a slow spell of the machine falls on all of
     them alike and the ratio of two optimizers' times in one round is a paired measurement."""
@@ -87,7 +88,7 @@ def time_interleaved(task, opts: dict, seeds, steps, repeats, warmup=5) -> dict[
     return times
 
 
-def cost_table(task, net, seeds, steps, repeats, engine="eager"):
+def cost_table(task, net, seeds, *, steps, repeats, engine="eager"):
     """Per optimizer: ms per step, ratio to SGD, forward and backward passes per step (a DataFrame).
     With the graph engine, ms is NaN where a graph cannot hold the step."""
     from ..engine.graphs import GraphError
@@ -95,7 +96,7 @@ def cost_table(task, net, seeds, steps, repeats, engine="eager"):
     rows = []
     for name, opt in cost_optimizers(net).items():
         try:
-            ms, f, b = time_steps(task, opt, seeds, steps, repeats, engine=engine)
+            ms, f, b = time_steps(task, opt, seeds, steps=steps, repeats=repeats, engine=engine)
         except GraphError:
             ms, f, b = (float("nan"),) * 3
         rows.append({"optimizer": name, "ms": ms, "fwd": f, "bwd": b})
@@ -111,7 +112,8 @@ def run_cost(cfg: CostConfig, out_dir=None):
     malloc_tuned = keep_freed_memory()
     task = MLP(cfg.dataset, device=cfg.device)
     net = LSTMOptimizer().to(cfg.device)
-    cost = cost_table(task, make_step(net, cfg.l2o_step), list(range(cfg.seeds)), cfg.steps, cfg.repeats)
+    cost = cost_table(task, make_step(net, cfg.l2o_step), list(range(cfg.seeds)), steps=cfg.steps,
+                      repeats=cfg.repeats)
     machine = f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, {cfg.device}"
     if out_dir is not None:
         io.write_csv(cost, f"{out_dir}/cost.csv")

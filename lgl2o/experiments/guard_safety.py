@@ -57,7 +57,7 @@ def overconfident(task: MLP, params: torch.Tensor, scale: float) -> torch.Tensor
     return out
 
 
-def acceptance(dataset: str = "mnist", train_steps: int = 2000, lr: float = 3.0, scales=(10.0, 30.0),
+def acceptance(dataset: str = "mnist", *, train_steps: int = 2000, lr: float = 3.0, scales=(10.0, 30.0),
                sizes=SIZES, trials: int = 2000, seed: int = 0) -> pd.DataFrame:
     """One row per (scale, comparison size, test): the share of ``trials`` fresh comparison batches on
     which the guard takes the overconfident proposal, with the full-training-set losses of both
@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     ap.add_argument("--train-steps", type=int, default=2000)
     ap.add_argument("--trials", type=int, default=2000)
     args = ap.parse_args(argv)
-    table = acceptance(args.dataset, args.train_steps, trials=args.trials)
+    table = acceptance(args.dataset, train_steps=args.train_steps, trials=args.trials)
     head = table.iloc[0]
     print(f"{args.dataset} MLP after {args.train_steps} SGD steps; full-training-set loss: fallback "
           f"{head.full_loss_fallback:.3f}; the proposal is worse on a fraction f of the examples")

@@ -78,7 +78,7 @@ def piece_name(optimizer: str, seed: int) -> str:
     return f"{optimizer}-{seed}"
 
 
-def run_piece(cfg: LongHorizonConfig, optimizer: str, seed: int, runs_dir, resume_dir, progress=True) -> pd.DataFrame:
+def run_piece(cfg: LongHorizonConfig, optimizer: str, seed: int, *, runs_dir, resume_dir, progress=True) -> pd.DataFrame:
     """One optimizer on one seed for ``cfg.steps[optimizer]`` steps: writes ``runs_dir/<piece>.csv`` (the loop's
     table) and ``runs_dir/<piece>.json`` (its length, the step it resumed from, this sitting's minutes and the
     minutes spent stepping in all sittings, the machine and the L2O step); checkpoints in ``resume_dir``.
@@ -132,7 +132,7 @@ def run_missing_pieces(cfg: LongHorizonConfig, runs_dir, resume_dir, progress=Tr
     has one); under DVC the piece stages have run them all. Returns the names of the pieces run."""
     todo = [(o, s) for o, s in cfg.pieces() if stale_piece(cfg, runs_dir, o, s)]
     for optimizer, seed in todo:
-        run_piece(cfg, optimizer, seed, runs_dir, resume_dir, progress)
+        run_piece(cfg, optimizer, seed, runs_dir=runs_dir, resume_dir=resume_dir, progress=progress)
     return [piece_name(o, s) for o, s in todo]
 
 

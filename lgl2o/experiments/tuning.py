@@ -41,14 +41,14 @@ class TuningConfig(Config):
             positive_each(f"{where}.grid.{name}", lrs)
 
 
-def grid_search(task, grid: dict[str, list[float]], steps: int, seeds, horizons=(100,), progress=True) -> pd.DataFrame:
+def grid_search(task, grid: dict[str, list[float]], *, steps: int, seeds, horizons=(100,), progress=True) -> pd.DataFrame:
     """Full-training-set loss of every (optimizer, lr) at each horizon (and at ``steps``), per seed."""
     unknown = set(grid) - set(BASELINES)
     if unknown:
         raise ValueError(f"unknown baseline(s) {sorted(unknown)}; allowed: {', '.join(BASELINES)}")
     horizons = sorted({*(int(h) for h in horizons if 0 < int(h) < steps), int(steps)})
     opts = {f"{kind}@{lr:g}": BASELINES[kind](lr) for kind, lrs in grid.items() for lr in lrs}
-    df = evaluate(task, opts, steps, seeds, log_every=steps, full_steps=horizons, progress=progress,
+    df = evaluate(task, opts, steps=steps, seeds=seeds, log_every=steps, full_steps=horizons, progress=progress,
                   test_accuracy=False)
     df = df[df.step.isin(horizons)]
     kind_lr = df.optimizer.str.split("@", expand=True)
@@ -80,7 +80,7 @@ def run_tuning(cfg: TuningConfig, out_dir=None, progress=True):
     """Stage 01: the grid on ``cfg.task``; with ``out_dir``, ``grid.csv`` and ``best.json`` there.
     Returns (per-seed table, summary, best rates per horizon, problem)."""
     problem = make_task(**cfg.task.to_dict(), device=cfg.device)
-    table = grid_search(problem, cfg.grid, cfg.steps, cfg.seeds, cfg.horizons, progress)
+    table = grid_search(problem, cfg.grid, steps=cfg.steps, seeds=cfg.seeds, horizons=cfg.horizons, progress=progress)
     summary = summarize(table)
     best = best_rates(summary)
     if out_dir is not None:

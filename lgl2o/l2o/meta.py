@@ -151,7 +151,7 @@ def validate(net, task, seeds, steps: int) -> float:
 
     every = max(1, steps // 10)
     at = [t for t in range(1, steps + 1) if t % every == 0 or t == steps]
-    table = run_one(task, "l2o", L2O(net), steps, seeds, log_every=steps, full_steps=at, test_accuracy=False,
+    table = run_one(task, "l2o", L2O(net), steps=steps, seeds=seeds, log_every=steps, full_steps=at, test_accuracy=False,
                     progress=False)
     # (points, seeds): the order in which the losses were measured, which fixes the mean's rounding
     v = torch.tensor(table.pivot(index="step", columns="seed", values="full_loss").loc[at].to_numpy()).mean()

@@ -47,8 +47,11 @@ def _vector_ok(v, S: int, dtype) -> bool:
     return v is None or (v.dtype == dtype and v.is_cpu and v.shape == (S,) and v.is_contiguous())
 
 
-def pick(confident, proposal, fallback, current, proposal_est=None, fallback_est=None):
+def pick(confident, proposal, fallback, current, proposal_est=None, fallback_est=None, native=True):
     """(new iterate (S, P), take the proposal (S,), keep the current iterate (S,)).
+
+    ``native``: make the choice in C where it can be (float32 CPU rows, a C compiler); False: always the
+    PyTorch ops (the same bits; for timing and testing one against the other).
 
     A candidate counts as finite where its row of parameters is, and its estimate ``proposal_est`` /
     ``fallback_est`` ((S,) or None: LGL2O's loss estimates, GL2O's residual at the proposal) is too;
@@ -56,7 +59,7 @@ def pick(confident, proposal, fallback, current, proposal_est=None, fallback_est
     proposal where take, the current iterate where keep, else the fallback.
     """
     S, P = proposal.shape
-    f = _native()
+    f = _native() if native else None
     if (f is not None and _rows_ok(proposal, S, P) and _rows_ok(fallback, S, P) and _rows_ok(current, S, P)
             and _vector_ok(confident, S, torch.bool) and _vector_ok(proposal_est, S, torch.float32)
             and _vector_ok(fallback_est, S, torch.float32)):

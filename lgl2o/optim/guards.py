@@ -45,6 +45,10 @@ class LGL2O(Guard):
     COMPARE = ("fresh", "full", "same", "next")
     TESTS = TESTS
 
+    # the choice by candidates.pick in C where it can be; False: its PyTorch ops (the same bits), for a
+    # subclass that times or tests one against the other
+    native_choice = True
+
     def __init__(self, proposal, fallback, compare: str = "fresh", compare_batch: int | None = None,
                  z: float = 0.0, reset_proposal_on_fallback: bool = False, test: str = "mean",
                  max_fallback_increase: float | None = None):
@@ -98,7 +102,7 @@ class LGL2O(Guard):
             refuse = refuse_fallback(lp, lf, current, confident, self.max_fallback_increase)
             confident = confident | refuse
             info["refused_fallback"] = refuse
-        new, take, keep = pick(confident, yp, yf, params, lp, lf)
+        new, take, keep = pick(confident, yp, yf, params, lp, lf, native=self.native_choice)
         if passes is not None:
             ep, cp, ef, cf = passes
             oracle.keep_forward(new, batch, take, (ep, cp), (ef, cf), valid=~keep)
@@ -124,6 +128,10 @@ class GL2O(Guard):
       "recent_term": mu <- r(y)
       "recent_max":  mu <- max of the last ``window`` accepted residuals (mu0 fills the window)
     """
+
+    # the choice by candidates.pick in C where it can be; False: its PyTorch ops (the same bits), for a
+    # subclass that times or tests one against the other
+    native_choice = True
 
     def __init__(self, proposal, lr: float, delta: float = 0.1, theta: float = 0.1,
                  mu_rule: str = "ema", window: int = 10):
@@ -170,7 +178,8 @@ class GL2O(Guard):
         _, gy = oracle.grad(y)
         r = self.lr * gy.norm(dim=1)
         fallback = params - self.lr * grad
-        new, accept, keep = pick(r < (1 - self.delta) * mu, y, fallback, params, proposal_est=r)
+        new, accept, keep = pick(r < (1 - self.delta) * mu, y, fallback, params, proposal_est=r,
+                                 native=self.native_choice)
         mu, history = self.update_mu(mu, history, r, accept)
         return new, {"proposal": sp, "mu": mu, "history": history}, {"took_proposal": accept, "kept_current": keep,
                                                                      "residual": r, "mu": mu}

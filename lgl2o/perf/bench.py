@@ -79,7 +79,7 @@ def time_backends(task, net, seeds, args) -> dict:
             print(f"{name:<8} unavailable: {e}")
             continue
         t = time_interleaved(task, {"sgd": SGD(3.0), "l2o": L2O(step), "guard": LGL2O(L2O(step), SGD(3.0))},
-                             seeds, args.steps, args.repeats)
+                             seeds, steps=args.steps, repeats=args.repeats)
         l2o, guard = statistics.median(t["l2o"]), statistics.median(t["guard"])
         plain = l2o if name == "plain" else plain
         out[name] = {"sgd_ms": statistics.median(t["sgd"]), "l2o_ms": l2o,
@@ -145,14 +145,14 @@ def main(argv=None) -> int:
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, L2O step {args.l2o_step}"
           f"{', malloc keeps freed memory' if tuned else ''}")
     print(f"{'optimizer':<12} {'ms/step':>9} {'x SGD':>7} {'fwd':>5} {'bwd':>5}")
-    for r in cost_table(task, stepper, seeds, args.steps, args.repeats).itertuples():
+    for r in cost_table(task, stepper, seeds, steps=args.steps, repeats=args.repeats).itertuples():
         out["per_step"][r.optimizer] = {"ms": r.ms, "fwd": r.fwd, "bwd": r.bwd, "ratio_to_sgd": r.ratio_to_sgd}
         print(f"{r.optimizer:<12} {r.ms:9.3f} {r.ratio_to_sgd:7.1f} {r.fwd:5.1f} {r.bwd:5.1f}")
     if args.graph:
         out["per_step_graph"] = {}
         # a graph captures the plain kernels (the eager LSTM), not the compiled ones
         print("replayed from CUDA graphs (ms/step, x SGD; NaN: the step cannot be captured):")
-        for r in cost_table(task, net, seeds, args.steps, args.repeats, engine="graph").itertuples():
+        for r in cost_table(task, net, seeds, steps=args.steps, repeats=args.repeats, engine="graph").itertuples():
             out["per_step_graph"][r.optimizer] = {"ms": r.ms, "ratio_to_sgd": r.ratio_to_sgd}
             print(f"{r.optimizer:<12} {r.ms:9.3f} {r.ratio_to_sgd:7.1f}")
 
@@ -161,11 +161,12 @@ def main(argv=None) -> int:
 
     out["lgl2o_throughput"] = {}
     for s in (int(x) for x in args.batched.split(",")):
-        ms, _, _ = time_steps(task, LGL2O(L2O(stepper), SGD(3.0)), list(range(s)), args.steps, args.repeats)
+        ms, _, _ = time_steps(task, LGL2O(L2O(stepper), SGD(3.0)), list(range(s)), steps=args.steps,
+                              repeats=args.repeats)
         out["lgl2o_throughput"][s] = {"ms_per_step": ms, "seed_steps_per_s": 1000 * s / ms, "us_per_seed_step": 1000 * ms / s}
         print(f"LGL2O-SGD, {s:>2} seeds batched: {ms:8.2f} ms/step, {1000 * s / ms:8.1f} seed-steps/s")
         if args.graph:
-            ms, _, _ = time_steps(task, LGL2O(L2O(net), SGD(3.0)), list(range(s)), args.steps, args.repeats,
+            ms, _, _ = time_steps(task, LGL2O(L2O(net), SGD(3.0)), list(range(s)), steps=args.steps, repeats=args.repeats,
                                   engine="graph")
             out["lgl2o_throughput"][s].update(graph_ms_per_step=ms, graph_us_per_seed_step=1000 * ms / s)
             print(f"    the same replayed from a CUDA graph: {ms:8.3f} ms/step, {1000 * ms / s:8.1f} us per seed-step")

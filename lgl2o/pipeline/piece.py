@@ -45,7 +45,8 @@ def main(argv=None) -> int:
     t0 = time.monotonic()
     print(f"{name}: {cfg.steps[args.optimizer]} steps", file=sys.stderr, flush=True)
     with Staging(name) as staging, shown_progress(name):
-        table = run_piece(cfg, args.optimizer, args.seed, staging.path(f"{out}/runs"), ROOT / out / "resume")
+        table = run_piece(cfg, args.optimizer, args.seed, runs_dir=staging.path(f"{out}/runs"),
+                          resume_dir=ROOT / out / "resume")
         staging.publish(declared_outputs(f"{args.stage}_run", {"optimizer": args.optimizer, "seed": args.seed}))
     loss = table.full_loss.iloc[-1]
     print(f"{name}: done in {(time.monotonic() - t0) / 60:.1f} min, final full loss {loss:.4g}", file=sys.stderr,

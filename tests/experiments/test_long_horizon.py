@@ -34,7 +34,8 @@ def _same(a: pd.DataFrame, b: pd.DataFrame):
 @pytest.mark.parametrize("optimizer", ["lgl2o-sgd", "adam"])
 def test_a_piece_is_the_batched_runs_seed(optimizer, data_root, tmp_path):
     cfg = config({optimizer: 12})
-    pieces = [lh.run_piece(cfg, optimizer, s, tmp_path / "runs", tmp_path / "resume", progress=False) for s in (0, 1)]
+    pieces = [lh.run_piece(cfg, optimizer, s, runs_dir=tmp_path / "runs", resume_dir=tmp_path / "resume", progress=False)
+              for s in (0, 1)]
     opt = comparison_optimizers(the_l2o("models/l2o", "native"), RATES, GUARD)[optimizer]
     batched = evaluate(make_task(**MNIST), {optimizer: opt}, steps=12, seeds=[0, 1], log_every=5, full_every=1,
                        progress=False)
@@ -51,21 +52,22 @@ def test_a_piece_is_the_batched_runs_seed(optimizer, data_root, tmp_path):
 
 def test_a_raised_length_continues_the_last_checkpoint_and_equals_one_run(data_root, tmp_path):
     runs, resume = tmp_path / "runs", tmp_path / "resume"
-    lh.run_piece(config({"lgl2o-sgd": 10}), "lgl2o-sgd", 0, runs, resume, progress=False)
-    extended = lh.run_piece(config({"lgl2o-sgd": 20}), "lgl2o-sgd", 0, runs, resume, progress=False)
+    lh.run_piece(config({"lgl2o-sgd": 10}), "lgl2o-sgd", 0, runs_dir=runs, resume_dir=resume, progress=False)
+    extended = lh.run_piece(config({"lgl2o-sgd": 20}), "lgl2o-sgd", 0, runs_dir=runs, resume_dir=resume, progress=False)
     assert json.loads((runs / "lgl2o-sgd-0.json").read_text())["resumed_from"] == 10
-    straight = lh.run_piece(config({"lgl2o-sgd": 20}), "lgl2o-sgd", 0, tmp_path / "r2", tmp_path / "c2", progress=False)
+    straight = lh.run_piece(config({"lgl2o-sgd": 20}), "lgl2o-sgd", 0, runs_dir=tmp_path / "r2", resume_dir=tmp_path / "c2",
+                            progress=False)
     _same(extended, straight)
     # run again at its own length, it starts over (and comes to the same numbers)
-    again = lh.run_piece(config({"lgl2o-sgd": 20}), "lgl2o-sgd", 0, runs, resume, progress=False)
+    again = lh.run_piece(config({"lgl2o-sgd": 20}), "lgl2o-sgd", 0, runs_dir=runs, resume_dir=resume, progress=False)
     assert json.loads((runs / "lgl2o-sgd-0.json").read_text())["resumed_from"] == 0
     _same(again, straight)
 
 
 def test_another_setting_never_resumes_a_pieces_checkpoint(data_root, tmp_path):
     runs, resume = tmp_path / "runs", tmp_path / "resume"
-    lh.run_piece(config({"sgd": 10}), "sgd", 0, runs, resume, progress=False)
-    lh.run_piece(config({"sgd": 20}, log_every=4), "sgd", 0, runs, resume, progress=False)
+    lh.run_piece(config({"sgd": 10}), "sgd", 0, runs_dir=runs, resume_dir=resume, progress=False)
+    lh.run_piece(config({"sgd": 20}, log_every=4), "sgd", 0, runs_dir=runs, resume_dir=resume, progress=False)
     assert json.loads((runs / "sgd-0.json").read_text())["resumed_from"] == 0
     assert len(list(resume.iterdir())) == 2  # one folder per configuration
 
@@ -98,9 +100,9 @@ def test_the_join_names_the_stage_that_makes_a_missing_or_stale_piece(data_root,
 def test_a_piece_outside_the_configuration_is_refused(tmp_path):
     cfg = config({"sgd": 6}, seeds=[0])
     with pytest.raises(ValueError, match="no piece for 'adam'"):
-        lh.run_piece(cfg, "adam", 0, tmp_path, tmp_path)
+        lh.run_piece(cfg, "adam", 0, runs_dir=tmp_path, resume_dir=tmp_path)
     with pytest.raises(ValueError, match="no piece for seed 3"):
-        lh.run_piece(cfg, "sgd", 3, tmp_path, tmp_path)
+        lh.run_piece(cfg, "sgd", 3, runs_dir=tmp_path, resume_dir=tmp_path)
 
 
 def test_the_figure_says_which_optimizers_ran_shorter():

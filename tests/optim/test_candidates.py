@@ -9,10 +9,6 @@ needs_native = pytest.mark.skipif(not candidates.native_available(),
                                   reason="the native row selection needs a C compiler")
 
 
-def _torch_path(monkeypatch):
-    monkeypatch.setattr(candidates, "_native", lambda: None)
-
-
 def _bits(x):
     return x.contiguous().view(torch.int32)  # compares NaN payloads and the sign of zero too
 
@@ -46,13 +42,11 @@ def _table(P=5, dtype=torch.float32):
 
 
 @pytest.mark.parametrize("path", ["native", "torch"])
-def test_pick_applies_the_rule_for_every_case(path, monkeypatch):
-    if path == "torch":
-        _torch_path(monkeypatch)
-    elif not candidates.native_available():
+def test_pick_applies_the_rule_for_every_case(path):
+    if path == "native" and not candidates.native_available():
         pytest.skip("the native row selection needs a C compiler")
     conf, prop, fall, cur, (ep, ef) = _table()
-    new, take, keep = pick(conf, prop, fall, cur, ep, ef)
+    new, take, keep = pick(conf, prop, fall, cur, ep, ef, native=path == "native")
     rows = {"proposal": prop, "fallback": fall, "current": cur}
     for s, case in enumerate(CASES):
         assert torch.equal(_bits(new[s]), _bits(rows[case[-1]][s])), (s, case)
@@ -63,7 +57,7 @@ def test_pick_applies_the_rule_for_every_case(path, monkeypatch):
 @needs_native
 @pytest.mark.parametrize("S", [1, 3, 16])
 @pytest.mark.parametrize("estimates", ["both", "proposal only", "none"])
-def test_native_and_torch_paths_agree_bit_for_bit(S, estimates, monkeypatch):
+def test_native_and_torch_paths_agree_bit_for_bit(S, estimates):
     g = torch.Generator().manual_seed(S)
     specials = torch.tensor([nan, inf, -inf, -0.0, 0.0, 3.4e38, 1e-45])
     for trial in range(50):
@@ -78,9 +72,7 @@ def test_native_and_torch_paths_agree_bit_for_bit(S, estimates, monkeypatch):
         ep, ef = {"both": (est[0], est[1]), "proposal only": (est[0], None), "none": (None, None)}[estimates]
         conf = torch.rand(S, generator=g) < 0.5
         native = pick(conf, prop, fall, cur, ep, ef)
-        with monkeypatch.context() as m:
-            _torch_path(m)
-            reference = pick(conf, prop, fall, cur, ep, ef)
+        reference = pick(conf, prop, fall, cur, ep, ef, native=False)
         assert _same(native, reference), trial
 
 
@@ -97,3 +89,5 @@ def test_float32_cpu_takes_the_native_path_and_other_input_the_torch_one(monkeyp
     assert len(calls) == 1 and new64[0].dtype == torch.float64
     assert torch.equal(new32[0].double().nan_to_num(7.0), new64[0].nan_to_num(7.0))
     assert torch.equal(new32[1], new64[1]) and torch.equal(new32[2], new64[2])
+    pick(conf.clone(), *_table()[1:4], *_table()[4], native=False)
+    assert len(calls) == 1  # native=False never calls the C pass

@@ -6,9 +6,9 @@ from lgl2o.problems import tasks
 from lgl2o.l2o.model import LSTMOptimizer
 from lgl2o.problems.oracle import Oracle
 
-from lgl2o.optim import decision
 from lgl2o.optim.adversarial import Divergent, Fixed, NonFinite, RandomStep
-from lgl2o.optim.protocol import finite_rows, where_runs
+from lgl2o.optim.protocol import finite_rows
+from lgl2o.optim.reference import ReferenceLGL2O
 
 
 def _grads(n=100, shape=(3, 17), seed=0):
@@ -376,41 +376,6 @@ def test_finite_rows_is_isfinite_all():
     assert torch.equal(got, torch.isfinite(x).all(1))
 
 
-class ForwardLGL2O(O.LGL2O):
-    """LGL2O as it was before the candidates' losses came from ``Oracle.losses`` (one ``forward`` each,
-    ``isfinite().all(1)``): the reference that the faster comparison must agree with bit for bit."""
-
-    def _losses(self, oracle, yp, yf):
-        if self.compare == "full":
-            lp, lf = oracle.full_loss(yp), oracle.full_loss(yf)
-            return lp, lf, lp < lf, None
-        if self.compare == "same":
-            batch = oracle.batch
-        elif self.compare == "next":
-            batch = oracle.next_batch()
-        else:
-            batch = oracle.fresh_batch(self.compare_batch)
-        (ep, cp), (ef, cf) = oracle.forward(yp, batch), oracle.forward(yf, batch)
-        lp, lf, confident = decision.proposal_is_better(ep, ef, self.test, self.z)
-        return lp, lf, confident, (batch, ep, cp, ef, cf)
-
-    def step(self, params, state, grad, oracle):
-        yp, sp, _ = self.proposal.step(params, state["proposal"], grad, oracle)
-        yf, sf, _ = self.fallback.step(params, state["fallback"], grad, oracle)
-        lp, lf, confident, fwd = self._losses(oracle, yp, yf)
-        if self.max_fallback_increase is not None:
-            current = oracle.full_loss(params) if fwd is None else oracle.forward(params, fwd[0])[0].mean(1)
-            confident = confident | decision.refuse_fallback(lp, lf, current, confident, self.max_fallback_increase)
-        take, keep = decision.choose(confident, torch.isfinite(lp) & torch.isfinite(yp).all(1),
-                                       torch.isfinite(lf) & torch.isfinite(yf).all(1))
-        new = where_runs(take, yp, where_runs(keep, params, yf))
-        if fwd is not None and self.compare == "next":
-            batch, ep, cp, ef, cf = fwd
-            oracle.keep_forward(new, batch, take, (ep, cp), (ef, cf), valid=~keep)
-        return new, {"proposal": sp, "fallback": sf}, {"took_proposal": take, "kept_current": keep,
-                                                       "loss_proposal": lp, "loss_fallback": lf}
-
-
 class NanOnRun1(O.SGD):
     """SGD whose candidate is non-finite on run 1: the guard must keep the fallback there."""
 
@@ -429,7 +394,7 @@ def test_lgl2o_takes_the_decisions_of_the_forward_based_reference(proposal, kw):
     task = tasks.MLP("digits", hidden=(20,))
     make = {"sgd": lambda: O.SGD(1.0), "nan-on-run-1": lambda: NanOnRun1(1.0), "l2o": lambda: O.L2O(LSTMOptimizer())}
     runs = []
-    for cls in (O.LGL2O, ForwardLGL2O):
+    for cls in (O.LGL2O, ReferenceLGL2O):
         torch.manual_seed(0)  # the same LSTM weights for both
         guard = cls(make[proposal](), O.Adam(0.05), **kw)
         oracle, x = Oracle(task, [0, 1, 2]), task.init_params([0, 1, 2])

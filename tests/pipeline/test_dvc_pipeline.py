@@ -86,6 +86,16 @@ def test_every_stage_depends_on_exactly_the_package_files_its_notebook_imports()
             f"{name}: dvc.yaml's package deps are not its notebook's imports; run `python -m lgl2o.pipeline.deps --write`")
 
 
+def test_a_stage_depends_on_no_code_it_does_not_run():
+    """An edit of the L2O's code re-runs no stage without an L2O; the native step's C source, no stage that
+    never steps the L2O natively."""
+    from lgl2o.pipeline.deps import notebook_deps
+
+    assert not [d for d in notebook_deps("01_tune_baselines") if d.startswith("lgl2o/l2o/")]
+    assert not [d for d in notebook_deps("07_convex_guarantee") if d.startswith("lgl2o/l2o/backends/")]
+    assert "lgl2o/l2o/backends/csrc/lstm_cell.c" in notebook_deps("08_cost")
+
+
 def test_the_import_graph_sees_imports_inside_functions_and_the_sources_of_compiled_code():
     from lgl2o.pipeline.deps import notebook_deps, stage_deps
 
