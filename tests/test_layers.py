@@ -62,3 +62,16 @@ def test_the_public_api():
     assert LGL2O.__module__ == "lgl2o.optim.guards" and evaluate.__module__ == "lgl2o.engine.loop"
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         lgl2o.nothing  # noqa: B018
+
+
+@pytest.mark.parametrize("layer", ["engine", "experiments"])
+def test_no_public_function_of_the_loop_or_the_experiments_takes_more_than_five_positional_parameters(layer):
+    """A run's schedule (steps, seeds, logging, resume, ...) goes by keyword, so calls read and cannot shift."""
+    long = []
+    for path in sorted((ROOT / "lgl2o" / layer).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_"):
+                names = [a.arg for a in node.args.posonlyargs + node.args.args if a.arg not in ("self", "cls")]
+                if len(names) > 5:
+                    long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}({', '.join(names)})")
+    assert not long, "make the schedule keyword-only (after a `*`):\n" + "\n".join(long)
