@@ -28,6 +28,11 @@ Non-finite candidates (``decision.choose``): a finite candidate beats a non-fini
 non-finite the parameters stay where they were (``guard.kept_current``), so the guard never makes them
 non-finite. ``guard.took_proposal``, ``guard.losses`` and ``guard.proposal_share`` are the telemetry.
 
+Never silent: a closure that leaves no parameter with a gradient (no ``backward()``) is an error; a
+non-finite closure loss skips the step (no optimizer steps, the parameters stay) and is counted
+(``guard.skipped_steps``); a non-finite fallback candidate, on which the convergence argument does not hold
+for that step, is counted (``guard.nonfinite_fallback``). Each warns the first time it happens.
+
 The guard's ``param_groups`` are the fallback's: a learning-rate scheduler built on the guard schedules
 the fallback (the proposal has no learning rate). ``state_dict`` holds both inner optimizers' states and
 the guard's counters, so a run resumed from it continues exactly.
@@ -35,6 +40,7 @@ the guard's counters, so a run resumed from it continues exactly.
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 
@@ -103,6 +109,7 @@ class LossGuard(torch.optim.Optimizer):
         self.refused_fallback: bool | None = None
         self.losses: tuple[float, float] | None = None
         self.steps = self.proposals_taken = 0
+        self.skipped_steps = self.nonfinite_fallback = 0  # never silent: see the module's docstring
         self._ready = True
 
     def add_param_group(self, param_group: dict) -> None:
@@ -149,6 +156,17 @@ class LossGuard(torch.optim.Optimizer):
         params = self._params
         with torch.enable_grad():
             loss = closure()
+        if all(p.grad is None for p in params):
+            raise RuntimeError("LossGuard.step: no parameter has a gradient after closure(); the closure must "
+                               "call loss.backward() (after guard.zero_grad())")
+        if loss is not None and not bool(torch.isfinite(torch.as_tensor(loss.detach() if isinstance(loss, torch.Tensor)
+                                                                         else loss)).all()):
+            if not self.skipped_steps:
+                warnings.warn(f"LossGuard: the closure's loss is {float(loss)} at step {self.steps + 1}: the step "
+                              "is skipped (parameters and both optimizers unchanged), as every such step will be; "
+                              "guard.skipped_steps counts them", RuntimeWarning, stacklevel=4)  # past torch.optim's step wrappers
+            self.skipped_steps += 1
+            return loss
         current = self._measure(compare).mean(1) if self.max_fallback_increase is not None else None
         x0 = [p.detach().clone() for p in params]
         g0 = [None if p.grad is None else p.grad.clone() for p in params]  # the optimizers may change them
@@ -168,7 +186,15 @@ class LossGuard(torch.optim.Optimizer):
         if current is not None:
             refused = refuse_fallback(lp, lf, current, confident, self.max_fallback_increase)
             confident = confident | refused
-        take, keep = choose(confident, torch.isfinite(lp) & _finite(y_prop), torch.isfinite(lf) & _finite(params))
+        fallback_ok = torch.isfinite(lf) & _finite(params)
+        if not fallback_ok:
+            if not self.nonfinite_fallback:
+                warnings.warn(f"LossGuard: the fallback's candidate is non-finite at step {self.steps + 1} (loss "
+                              f"{float(lf)}): the convergence guarantee does not hold for this step, nor for any "
+                              "such step; guard.nonfinite_fallback counts them (a bad learning rate?)",
+                              RuntimeWarning, stacklevel=4)  # past torch.optim's step wrappers
+            self.nonfinite_fallback += 1
+        take, keep = choose(confident, torch.isfinite(lp) & _finite(y_prop), fallback_ok)
         self.took_proposal, self.kept_current = bool(take), bool(keep)
         self.refused_fallback = bool(refused)
         if self.took_proposal:
@@ -182,7 +208,8 @@ class LossGuard(torch.optim.Optimizer):
 
     def state_dict(self) -> dict:
         return {"proposal": self.proposal.state_dict(), "fallback": self.fallback.state_dict(),
-                "guard": {"steps": self.steps, "proposals_taken": self.proposals_taken}}
+                "guard": {"steps": self.steps, "proposals_taken": self.proposals_taken,
+                          "skipped_steps": self.skipped_steps, "nonfinite_fallback": self.nonfinite_fallback}}
 
     def load_state_dict(self, state_dict: dict) -> None:
         missing = {"proposal", "fallback", "guard"} - set(state_dict)
@@ -193,3 +220,5 @@ class LossGuard(torch.optim.Optimizer):
         self.param_groups = self.fallback.param_groups
         self.steps = int(state_dict["guard"]["steps"])
         self.proposals_taken = int(state_dict["guard"]["proposals_taken"])
+        self.skipped_steps = int(state_dict["guard"].get("skipped_steps", 0))  # absent from older state_dicts
+        self.nonfinite_fallback = int(state_dict["guard"].get("nonfinite_fallback", 0))

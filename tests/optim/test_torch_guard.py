@@ -1,6 +1,7 @@
 """LossGuard: the library guard in an ordinary PyTorch loop."""
 import io
 import math
+import warnings
 
 import pytest
 import torch
@@ -26,12 +27,14 @@ def _batches(steps, seed=1, compare=MIN_EXAMPLES):
                for _ in range(steps)]
 
 
-def _train(model, opt, batches, d, guard=True, scheduler=None):
+def _train(model, opt, batches, d, guard=True, scheduler=None, nan_loss_at=()):
     took = []
-    for idx, cmp in batches:
+    for k, (idx, cmp) in enumerate(batches):
         def closure():
             opt.zero_grad()
             loss = F.cross_entropy(model(d.x[idx]), d.y[idx])
+            if k in nan_loss_at:  # as an overflowing or diverged loss would be
+                loss = loss * math.nan
             loss.backward()
             return loss
 
@@ -135,8 +138,9 @@ def test_a_finite_candidate_beats_a_non_finite_one_and_two_non_finite_keep_the_p
     # the fallback's step makes the parameters NaN (as a NaN learning rate does): the finite proposal wins
     guard, w, closure, compare = _one_parameter_case({1.0: finite * 3, "fallback_value": math.nan,
                                                       "nan": finite * math.nan})
-    guard.step(closure, compare)
-    assert guard.took_proposal and float(w.detach()) == 1.0
+    with pytest.warns(RuntimeWarning, match="guarantee does not hold"):
+        guard.step(closure, compare)
+    assert guard.took_proposal and float(w.detach()) == 1.0 and guard.nonfinite_fallback == 1
     # a proposal whose loss is infinite loses to a finite fallback, however the test reads it
     guard, w, closure, compare = _one_parameter_case({1.0: finite * math.inf, 2.0: finite})
     guard.step(closure, compare)
@@ -144,17 +148,78 @@ def test_a_finite_candidate_beats_a_non_finite_one_and_two_non_finite_keep_the_p
     # both non-finite: the parameters stay where they were
     guard, w, closure, compare = _one_parameter_case({1.0: finite * math.nan, "fallback_value": math.inf,
                                                       math.inf: finite})
-    guard.step(closure, compare)
+    with pytest.warns(RuntimeWarning, match="guarantee does not hold"):
+        guard.step(closure, compare)
     assert guard.kept_current and not guard.took_proposal and float(w.detach()) == 0.0
 
 
-def test_a_nan_learning_rate_in_the_fallback_never_reaches_the_parameters():
+def test_a_nan_learning_rate_in_the_fallback_never_reaches_the_parameters_and_is_reported():
     model = _model()
     d, batches = _batches(5)
     guard = LossGuard(model.parameters(), torch.optim.SGD(model.parameters(), lr=0.1),
                       torch.optim.SGD(model.parameters(), lr=math.nan))
-    _, took = _train(model, guard, batches, d)
+    with pytest.warns(RuntimeWarning, match="fallback's candidate is non-finite at step 1.*guarantee does not hold") as w:
+        _, took = _train(model, guard, batches, d)
+    assert len([x for x in w if "fallback" in str(x.message)]) == 1  # the first time only
     assert all(took) and all(torch.isfinite(p).all() for p in model.parameters())
+    assert guard.nonfinite_fallback == 5 and guard.state_dict()["guard"]["nonfinite_fallback"] == 5
+
+
+def test_a_closure_that_forgets_backward_is_an_error_naming_it():
+    model = _model()
+    d, [(idx, cmp)] = _batches(1)
+    guard = LossGuard(model.parameters(), torch.optim.SGD(model.parameters(), lr=0.1),
+                      torch.optim.SGD(model.parameters(), lr=0.1))
+    before = [p.detach().clone() for p in model.parameters()]
+
+    def closure():
+        guard.zero_grad(set_to_none=True)
+        return F.cross_entropy(model(d.x[idx]), d.y[idx])
+
+    with pytest.raises(RuntimeError, match=r"no parameter has a gradient.*loss\.backward\(\)"):
+        guard.step(closure, compare=lambda: F.cross_entropy(model(d.x[cmp]), d.y[cmp], reduction="none"))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_a_non_finite_loss_skips_the_step_warns_once_and_is_counted():
+    model = _model()
+    d, batches = _batches(6)
+    guard = LossGuard(model.parameters(), torch.optim.NAdam(model.parameters(), lr=0.01),
+                      torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9))
+    _train(model, guard, batches[:2], d)
+    before = [p.detach().clone() for p in model.parameters()]
+    states = (str(guard.proposal.state_dict()), str(guard.fallback.state_dict()))
+    with pytest.warns(RuntimeWarning, match="loss is nan at step 3: the step is skipped") as w:
+        _train(model, guard, batches[2:4], d, nan_loss_at={0, 1})
+    assert len(w) == 1 and guard.skipped_steps == 2 and guard.steps == 2
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert (str(guard.proposal.state_dict()), str(guard.fallback.state_dict())) == states  # neither stepped
+    _train(model, guard, batches[4:], d)
+    assert guard.steps == 4 and guard.skipped_steps == 2
+    assert not all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_a_run_with_skipped_steps_resumes_exactly_with_its_counters():
+    def run(batches, d, nan_loss_at, state=None):
+        model = _model()
+        guard = LossGuard(model.parameters(), torch.optim.NAdam(model.parameters(), lr=0.01),
+                          torch.optim.SGD(model.parameters(), lr=math.nan if state is None else 0.1))
+        if state is not None:
+            model.load_state_dict(state[0])
+            guard.load_state_dict(state[1])
+        with warnings.catch_warnings():  # the first time only: a resumed run does not warn again
+            warnings.simplefilter("ignore", RuntimeWarning)
+            _train(model, guard, batches, d, nan_loss_at=nan_loss_at)
+        return model, guard
+
+    d, batches = _batches(8)
+    whole_model, whole = run(batches, d, {1, 5})
+    first_model, first = run(batches[:4], d, {1})
+    saved = (first_model.state_dict(), first.state_dict())
+    resumed_model, resumed = run(batches[4:], d, {1}, saved)  # the fallback's lr comes back from the state
+    assert all(torch.equal(a, b) for a, b in zip(whole_model.parameters(), resumed_model.parameters()))
+    assert (resumed.steps, resumed.proposals_taken, resumed.skipped_steps, resumed.nonfinite_fallback) == (
+        whole.steps, whole.proposals_taken, whole.skipped_steps, whole.nonfinite_fallback) == (6, 6, 2, 6)
 
 
 def _resumable_run(steps, stop=None, saved=None):
