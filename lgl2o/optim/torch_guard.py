@@ -23,6 +23,9 @@ catastrophic on the 2% it misclassifies) wins every comparison batch that holds 
 whatever the test; that happens with probability about (1 - f)^n for n comparison examples. ``min_examples``
 (default 1024, the size the study found safe) refuses smaller comparisons; lower it knowingly. The price,
 also measured there: out of distribution a larger comparison lets z = 2 follow a stalling L2O further.
+A training set smaller than that is compared whole: ``whole_set=True`` says that ``compare`` returns every
+training example's loss, so the comparison is exact (no batch can miss the bad examples) and
+``min_examples`` does not apply.
 
 Non-finite candidates (``decision.choose``): a finite candidate beats a non-finite one; when both are
 non-finite the parameters stay where they were (``guard.kept_current``), so the guard never makes them
@@ -74,13 +77,14 @@ class LossGuard(torch.optim.Optimizer):
     that the proposal's mean loss is lower by ``z`` standard errors; "sign": a sign test); ``z=0`` is the
     plain comparison, the only one a scalar ``compare`` allows. ``max_fallback_increase``: refuse a
     fallback step whose comparison loss exceeds (1 + it) times the current parameters' (one more
-    ``compare`` call). ``min_examples``: the fewest per-example losses a comparison may have.
+    ``compare`` call). ``min_examples``: the fewest per-example losses a comparison may have, unless
+    ``whole_set`` (``compare`` gives the loss of every training example: exact, for a small training set).
     """
 
     TESTS = TESTS
 
     def __init__(self, params, proposal: torch.optim.Optimizer, fallback: torch.optim.Optimizer, *,
-                 test: str = "mean", z: float = 2.0, min_examples: int = MIN_EXAMPLES,
+                 test: str = "mean", z: float = 2.0, min_examples: int = MIN_EXAMPLES, whole_set: bool = False,
                  max_fallback_increase: float | None = None):
         _check_optimizer("proposal", proposal)
         _check_optimizer("fallback", fallback)
@@ -104,6 +108,7 @@ class LossGuard(torch.optim.Optimizer):
         self.param_groups = fallback.param_groups  # schedulers set the fallback's lr
         self.proposal, self.fallback = proposal, fallback
         self.test, self.z, self.min_examples, self.max_fallback_increase = test, float(z), min_examples, cap
+        self.whole_set = bool(whole_set)
         self.took_proposal: bool | None = None
         self.kept_current: bool | None = None
         self.refused_fallback: bool | None = None
@@ -134,11 +139,12 @@ class LossGuard(torch.optim.Optimizer):
                     "or pass test='mean', z=0, min_examples=0 for the plain comparison of two scalars")
             return e.reshape(1, 1).double()
         e = e.reshape(1, -1)
-        if e.shape[1] < self.min_examples:
+        if e.shape[1] < self.min_examples and not self.whole_set:
             raise ValueError(
                 f"compare gave {e.shape[1]} per-example losses, fewer than min_examples={self.min_examples}: a "
                 "small comparison takes a proposal that is catastrophic on a few examples whatever the test "
-                "(docs/guard.md); use a larger comparison batch or lower min_examples knowingly")
+                "(docs/guard.md); use a larger comparison batch, or, if the training set is smaller than that, "
+                "compare on all of it with whole_set=True (exact), or lower min_examples knowingly")
         return e.double()
 
     def _set(self, values) -> None:

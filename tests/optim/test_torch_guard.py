@@ -165,6 +165,28 @@ def test_a_nan_learning_rate_in_the_fallback_never_reaches_the_parameters_and_is
     assert guard.nonfinite_fallback == 5 and guard.state_dict()["guard"]["nonfinite_fallback"] == 5
 
 
+def test_a_training_set_smaller_than_the_comparison_is_compared_whole_and_exactly():
+    """300 training examples, fewer than min_examples: the error names whole_set; with it the comparison
+    on every example decides, and a proposal better on most examples but worse on the whole set (an
+    overconfident one) is never taken, while a better one is."""
+    n = 300
+    d, _ = _batches(1)
+    x, y = d.x[:n], d.y[:n]
+    model = _model()
+    with pytest.raises(ValueError, match="whole_set=True"):
+        LossGuard(model.parameters(), torch.optim.SGD(model.parameters(), lr=0.1),
+                  torch.optim.SGD(model.parameters(), lr=0.1)).step(
+            lambda: F.cross_entropy(model(x), y).backward(), lambda: F.cross_entropy(model(x), y, reduction="none"))
+    finite = torch.ones(n, dtype=torch.float64)
+    overconfident = finite * 0.01
+    overconfident[:9] = 50.0  # better on 97% of the examples, worse in mean: 0.5 + 0.0097 > 0.3
+    for proposal, taken in ((overconfident, False), (finite * 0.2, True)):
+        guard, w, closure, compare = _one_parameter_case({1.0: proposal, 2.0: finite * 0.3}, whole_set=True)
+        for _ in range(20):
+            guard.step(closure, compare)
+            assert guard.took_proposal is taken
+
+
 def test_a_closure_that_forgets_backward_is_an_error_naming_it():
     model = _model()
     d, [(idx, cmp)] = _batches(1)
