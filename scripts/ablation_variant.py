@@ -13,8 +13,8 @@ import time
 
 import yaml
 
-from lgl2o.experiments.ablation import run_ablation
-from lgl2o.experiments.comparison import GuardConfig
+from lgl2o.experiments.guard_ablation import run_ablation
+from lgl2o.experiments.runs import GuardConfig
 from lgl2o.pipeline.stage import stage_config
 
 

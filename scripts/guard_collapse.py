@@ -14,7 +14,7 @@ import torch
 
 from lgl2o import LGL2O, load_l2o, make_task
 from lgl2o.engine.loop import EagerEngine
-from lgl2o.experiments import artifacts, comparison
+from lgl2o.experiments import artifacts, runs
 from lgl2o.pipeline.stage import stage_config
 
 
@@ -36,7 +36,7 @@ def main():
     guard = {**p.guard.to_dict(), **({"test": args.test} if args.test else {}),
              **({} if args.max_fallback_increase is None else {"max_fallback_increase": args.max_fallback_increase})}
     print("guard:", guard)
-    opt = comparison.comparison_optimizers(net, lrs, guard)["lgl2o-sgd"]
+    opt = runs.comparison_optimizers(net, lrs, guard)["lgl2o-sgd"]
     eng = EagerEngine(task, opt, args.seeds)
     prev = last = None
     refused = torch.zeros(len(args.seeds), dtype=torch.long)

@@ -26,11 +26,9 @@ from ..core.paths import repo_path
 from ..engine.checkpoint import saved_step
 from ..engine.loop import evaluate
 from ..l2o.backends import backend
-from ..problems.tasks import make_task
 from .artifacts import tuned_rates
-from .comparison import (ORDER, PAPER_GUARD, ComparisonGuard, RunSettings, comparison_optimizers, resume_folder,
-                         the_l2o)
 from .config import Config, ConfigError, checked, fail, positive, positive_each, seeds
+from .runs import ORDER, PAPER_GUARD, ComparisonGuard, RunSettings, comparison_optimizers, prepare, resume_folder
 from .summary import save_summary, summarize
 
 
@@ -45,7 +43,7 @@ class PieceSettings(RunSettings):
 
 @dataclass(frozen=True, kw_only=True)
 class LongHorizonConfig(Config):
-    """Stage 06: the optimizers of ``comparison.comparison_optimizers`` named in ``steps``, each run for its
+    """Stage 06: the optimizers of ``runs.comparison_optimizers`` named in ``steps``, each run for its
     own number of steps on every seed of ``seeds``, one piece per optimizer and seed."""
 
     run: PieceSettings
@@ -90,10 +88,9 @@ def run_piece(cfg: LongHorizonConfig, optimizer: str, seed: int, *, runs_dir, re
     if seed not in cfg.seeds:
         raise ValueError(f"no piece for seed {seed}: the configuration's seeds are {cfg.seeds}")
     run, steps = cfg.run, cfg.steps[optimizer]
-    lrs = tuned_rates(run.rates, run.rates_horizon)
-    task, guard = run.task.to_dict(), run.guard.to_dict()
-    problem = make_task(**task, device=run.device)
-    opt = comparison_optimizers(the_l2o(run.l2o_checkpoint, run.l2o_step, run.device), lrs, guard)[optimizer]
+    built, guard = prepare(run), run.guard.to_dict()
+    lrs, task, problem = built.lrs, built.task, built.problem
+    opt = comparison_optimizers(built.net, lrs, guard)[optimizer]
     # the run's identity without its length, so that a longer run continues a shorter one's checkpoint
     folder = resume_folder(resume_dir, l2o=run.l2o_checkpoint, task=task, lrs=lrs, guard=guard, optimizer=optimizer,
                            seed=seed, log_every=run.log_every, device=run.device,

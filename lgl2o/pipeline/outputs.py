@@ -6,6 +6,7 @@ dvc.yaml is; a test keeps it so). The stage then writes into a staging folder th
 output from there into place once the run is complete. An output the run did not write is deleted, so no
 stale file survives a run that should have replaced it (and DVC then says that output is missing). A run
 stopped by Ctrl-C, SIGTERM or SIGKILL publishes nothing; its staging folder is emptied by the next run.
+What must outlive an interrupted run (its ``resume/`` checkpoints) is written in place (``keep``).
 
     with Staging("07_convex_guarantee") as staging:
         run(out_dir=staging.path("results/07_convex_guarantee"), figure=staging.path("figures/07_....png"))
@@ -65,6 +66,14 @@ class Staging:
     def path(self, rel: str | os.PathLike) -> str:
         """Where the run writes what belongs at ``rel`` (repo-relative, as the notebooks take paths)."""
         return (self.rel / rel).as_posix()
+
+    def keep(self, rel: str | os.PathLike) -> None:
+        """Let the run write ``rel`` (a folder, e.g. an interrupted run's ``resume/`` checkpoints) in place:
+        the staging folder's ``rel`` is a link to the repo's, so what is written there outlives the run."""
+        real, link = ROOT / rel, self.root / rel
+        real.mkdir(parents=True, exist_ok=True)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(real, target_is_directory=True)
 
     def unstaged(self, text: str) -> str:
         """``text`` with the staging prefix taken out of every path (for the executed notebook)."""

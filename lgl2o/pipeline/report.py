@@ -10,7 +10,7 @@ import json
 import sys
 
 from ..core.paths import RESULTS, ROOT
-from ..experiments.comparison import ORDER
+from ..experiments.runs import ORDER
 
 PAGE = "docs/results.md"
 START, END = "<!-- results:start (python -m lgl2o.pipeline.report) -->", "<!-- results:end -->"

@@ -32,14 +32,14 @@ from pathlib import Path
 import yaml
 
 from ..core.paths import ROOT
-from ..experiments.ablation import AblationConfig
+from ..experiments.guard_ablation import AblationConfig
 from ..experiments.comparison import ComparisonConfig
 from ..experiments.config import ConfigError
-from ..experiments.convex import ConvexConfig
+from ..experiments.convex_guarantee import ConvexConfig
 from ..experiments.cost import CostConfig
 from ..experiments.long_horizon import LongHorizonConfig
-from ..experiments.meta_training import MetaTrainConfig
-from ..experiments.tuning import TuningConfig
+from ..experiments.meta_train import MetaTrainConfig
+from ..experiments.tune_baselines import TuningConfig
 from .outputs import Staging, declared_outputs
 
 KINDS = {
@@ -107,6 +107,7 @@ def main(argv=None) -> int:
     with Staging(name) as staging, shown_progress(name):
         params = {"out_dir": staging.path(out_dir), "figure": staging.path(figure),
                   "config": config.staged(staging.path).to_dict()}
+        staging.keep(f"{out_dir}/resume")  # an interrupted run's checkpoints (git-ignored) outlive it
         executed = staging.root / out_dir / "notebook.ipynb"
         executed.parent.mkdir(parents=True, exist_ok=True)
         pm.execute_notebook(str(ROOT / "notebooks" / f"{args.stage}.ipynb"), str(executed), parameters=params,

@@ -8,7 +8,7 @@ import torch
 from lgl2o.core import paths
 from lgl2o.experiments.comparison import ComparisonConfig
 from lgl2o.experiments.config import ConfigError
-from lgl2o.experiments import artifacts, comparison, convex, summary
+from lgl2o.experiments import artifacts, comparison, convex_guarantee, runs, summary
 from lgl2o.l2o import checkpoint
 from lgl2o.problems import tasks
 from lgl2o.l2o.model import LSTMOptimizer
@@ -42,8 +42,8 @@ def test_proposal_share_is_weighted_by_interval_length():
 
 def test_paper_literal_guard_is_added_only_when_the_main_guard_differs():
     net, lrs = LSTMOptimizer(), {"sgd": 3.0, "adam": 0.01}
-    assert set(comparison.comparison_optimizers(net, lrs)) == set(comparison.ORDER) - {"lgl2o-paper"}
-    opts = comparison.comparison_optimizers(net, lrs, guard={"compare": "next"})
+    assert set(runs.comparison_optimizers(net, lrs)) == set(runs.ORDER) - {"lgl2o-paper"}
+    opts = runs.comparison_optimizers(net, lrs, guard={"compare": "next"})
     assert opts["lgl2o-paper"].compare == "fresh" and opts["lgl2o-sgd"].compare == "next"
 
 
@@ -59,12 +59,12 @@ def test_linear_rate_bound_columns():
     q = tasks.Quadratic(dim=5, mu=0.5, L=1.0, f_star=1.0)
     t = pd.DataFrame({"optimizer": "gd", "seed": [0, 0, 1, 1], "step": [0, 2, 0, 2],
                       "full_loss": [3.0, 1.5, 5.0, 2.0]})
-    t = convex.with_linear_rate_bound(t, q)
+    t = convex_guarantee.with_linear_rate_bound(t, q)
     assert t.gap.tolist() == [2.0, 0.5, 4.0, 1.0]
     assert t.bound.tolist() == [2.0, 0.5, 4.0, 1.0]  # (1 - 0.5)^2 = 1/4
-    assert convex.bound_violations(t) == 0
+    assert convex_guarantee.bound_violations(t) == 0
     t.loc[1, "gap"] = 0.51
-    assert convex.bound_violations(t) == 1
+    assert convex_guarantee.bound_violations(t) == 1
 
 
 def test_resume_folder_is_keyed_by_the_configuration_and_the_l2o_bytes(tmp_path, monkeypatch):
@@ -73,12 +73,12 @@ def test_resume_folder_is_keyed_by_the_configuration_and_the_l2o_bytes(tmp_path,
         checkpoint.save(LSTMOptimizer(), tmp_path / f"net{seed}", {})
     cfg = {"task": {"kind": "mlp", "dataset": "digits"}, "lrs": {"sgd": 1.0}, "guard": {"z": 2.0}, "steps": 100,
            "seeds": [0, 1], "log_every": 10, "l2o": tmp_path / "net0"}
-    a = comparison.resume_folder(tmp_path / "resume", **cfg)
-    assert a == comparison.resume_folder(tmp_path / "resume", **cfg) and a.parent == tmp_path / "resume"
+    a = runs.resume_folder(tmp_path / "resume", **cfg)
+    assert a == runs.resume_folder(tmp_path / "resume", **cfg) and a.parent == tmp_path / "resume"
     monkeypatch.chdir(tmp_path)  # a notebook's working directory is notebooks/, not the repo root
-    assert comparison.resume_folder("results/x/resume", **cfg).parent == paths.ROOT / "results/x/resume"
+    assert runs.resume_folder("results/x/resume", **cfg).parent == paths.ROOT / "results/x/resume"
     for change in ({"guard": {"z": 1.0}}, {"steps": 200}, {"seeds": [0]}, {"l2o": tmp_path / "net1"}, {"l2o": None}):
-        assert comparison.resume_folder(tmp_path / "resume", **{**cfg, **change}) != a, change
+        assert runs.resume_folder(tmp_path / "resume", **{**cfg, **change}) != a, change
 
 
 def _cfg(**change):

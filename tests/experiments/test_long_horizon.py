@@ -8,7 +8,7 @@ import pytest
 
 from lgl2o.engine.loop import evaluate
 from lgl2o.experiments import long_horizon as lh
-from lgl2o.experiments.comparison import comparison_optimizers, the_l2o
+from lgl2o.experiments.runs import comparison_optimizers, the_l2o
 from lgl2o.experiments.summary import headline
 from lgl2o.pipeline.stages.long_horizon import lengths
 from lgl2o.problems.tasks import make_task

@@ -103,10 +103,10 @@ def test_the_import_graph_sees_imports_inside_functions_and_the_sources_of_compi
     # make_step imports the native backend inside a function; native.py compiles csrc/lstm_cell.c
     assert "lgl2o/l2o/backends/native.py" in deps and "lgl2o/l2o/backends/csrc/lstm_cell.c" in deps
     assert not any(d.startswith(("lgl2o/core/", "lgl2o/pipeline/")) for d in deps)
-    assert "lgl2o/experiments/ablation.py" not in deps  # not imported by the comparison
+    assert "lgl2o/experiments/guard_ablation.py" not in deps  # not imported by the comparison
     # a piece runs a package module; the stage runner it borrows the configuration from is not followed
     deps = stage_deps({"cmd": "python -m lgl2o.pipeline.piece 06_long_horizon sgd 0", "deps": []})
-    assert "lgl2o/experiments/long_horizon.py" in deps and "lgl2o/experiments/ablation.py" not in deps
+    assert "lgl2o/experiments/long_horizon.py" in deps and "lgl2o/experiments/guard_ablation.py" not in deps
 
 
 def test_committed_metrics_are_the_headlines_of_the_committed_summaries_and_fit_a_terminal():

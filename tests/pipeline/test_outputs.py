@@ -73,6 +73,21 @@ def test_a_run_that_fails_publishes_nothing_and_the_next_starts_from_an_empty_st
     assert not (tmp_path / "results/a.csv").exists()
 
 
+def test_what_a_run_keeps_is_written_in_place_and_outlives_the_staging_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(outputs, "ROOT", tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        with Staging("s") as staging:
+            staging.keep("results/s/resume")
+            (tmp_path / staging.path("results/s/resume/key")).mkdir()
+            (tmp_path / staging.path("results/s/resume/key/run.pt")).write_text("checkpoint")
+            raise KeyboardInterrupt  # interrupted: the checkpoint must survive for the next run
+    assert (tmp_path / "results/s/resume/key/run.pt").read_text() == "checkpoint"
+    with Staging("s") as staging:
+        staging.keep("results/s/resume")
+        assert (tmp_path / staging.path("results/s/resume/key/run.pt")).read_text() == "checkpoint"
+    assert (tmp_path / "results/s/resume/key/run.pt").exists() and not (tmp_path / ".staging/s").exists()
+
+
 def test_the_executed_notebook_names_the_outputs_where_they_end_up():
     staging = Staging("03_in_distribution")
     text = '{"out_dir": ".staging/03_in_distribution/results/03_in_distribution", "f": ".staging/03_in_distribution/figures/x.png"}'

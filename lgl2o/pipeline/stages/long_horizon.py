@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...core.allocator import keep_freed_memory
 from ...experiments import long_horizon
-from ...experiments.comparison import ORDER
+from ...experiments.runs import ORDER
 from ...experiments.summary import summary_table
 from .. import plots
 from .show import MNIST_MLP, SMOKE_RATES, Shown, save, scale

@@ -20,10 +20,8 @@ import pandas as pd
 from ..l2o.optimizer import L2O
 from ..optim.baselines import SGD, Adam
 from ..optim.guards import LGL2O
-from ..problems.tasks import make_task
-from .artifacts import tuned_rates
-from .comparison import GuardConfig, RunConfig, comparison_optimizers, evaluate_and_save, the_l2o
 from .config import ConfigError
+from .runs import GuardConfig, RunConfig, comparison_optimizers, evaluate_and_save, prepare
 
 @dataclass(frozen=True, kw_only=True)
 class AblationConfig(RunConfig):
@@ -67,9 +65,9 @@ def run_ablation(cfg: AblationConfig, out_dir=None, progress=True, references: b
     """Run every variant of ``cfg.guards`` and (unless ``references`` is False) the references on
     ``cfg.task``; returns (table, summary, problem) and, with ``out_dir``, writes ``curves.csv`` and
     ``metrics.json`` there."""
-    lrs = tuned_rates(cfg.rates, cfg.rates_horizon)
-    optimizers = ablation_optimizers(the_l2o(cfg.l2o_checkpoint, cfg.l2o_step, cfg.device), lrs, cfg.guards, references)
-    problem = make_task(**cfg.task.to_dict(), device=cfg.device)
+    run = prepare(cfg)
+    lrs, problem = run.lrs, run.problem
+    optimizers = ablation_optimizers(run.net, lrs, cfg.guards, references)
     table, summary = evaluate_and_save(problem, optimizers, steps=cfg.steps, seeds=cfg.seeds, log_every=cfg.log_every,
                                        report_steps=cfg.report_steps, out_dir=out_dir,
                                        meta={"lr": lrs, "l2o": str(cfg.l2o_checkpoint),

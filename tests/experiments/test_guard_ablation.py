@@ -4,9 +4,9 @@ import pandas as pd
 import pytest
 
 import lgl2o as O
-from lgl2o.experiments import ablation
-from lgl2o.experiments.ablation import AblationConfig
-from lgl2o.experiments.comparison import GuardConfig
+from lgl2o.experiments import guard_ablation
+from lgl2o.experiments.guard_ablation import AblationConfig
+from lgl2o.experiments.runs import GuardConfig
 from lgl2o.experiments.config import ConfigError
 from lgl2o.l2o.model import LSTMOptimizer
 
@@ -15,13 +15,13 @@ LRS = {"sgd": 3.0, "adam": 0.03}
 
 def test_a_variant_is_the_lgl2o_it_names():
     net = LSTMOptimizer()
-    opt = ablation.variant_optimizer(net, LRS, GuardConfig.from_dict({"compare": "fresh", "compare_batch": 1024, "z": 2.0,
+    opt = guard_ablation.variant_optimizer(net, LRS, GuardConfig.from_dict({"compare": "fresh", "compare_batch": 1024, "z": 2.0,
                                                                      "fallback": "sgd", "fallback_lr": 0.3}))
     assert isinstance(opt, O.LGL2O) and isinstance(opt.fallback, O.SGD)
     assert (opt.compare, opt.compare_batch, opt.z, opt.fallback.lr) == ("fresh", 1024, 2.0, 0.3)
-    adam = ablation.variant_optimizer(net, LRS, GuardConfig.from_dict({"compare": "next", "fallback": "adam"}))
+    adam = guard_ablation.variant_optimizer(net, LRS, GuardConfig.from_dict({"compare": "next", "fallback": "adam"}))
     assert isinstance(adam.fallback, O.Adam) and adam.fallback.lr == 0.03 and adam.compare == "next"
-    assert ablation.variant_optimizer(net, LRS, GuardConfig.from_dict({})).fallback.lr == 3.0  # the tuned SGD rate
+    assert guard_ablation.variant_optimizer(net, LRS, GuardConfig.from_dict({})).fallback.lr == 3.0  # the tuned SGD rate
 
 
 @pytest.mark.parametrize("spec, message", [
@@ -37,7 +37,7 @@ def test_a_bad_variant_is_refused_before_anything_runs(spec, message):
 
 
 def _tidy(rows):
-    return pd.DataFrame([{"optimizer": o, "kind": "reference" if o in ablation.REFERENCES else "variant",
+    return pd.DataFrame([{"optimizer": o, "kind": "reference" if o in guard_ablation.REFERENCES else "variant",
                           "step": s, "mean": m} for o, s, m in rows])
 
 
@@ -46,9 +46,9 @@ def test_recommend_takes_the_best_late_loss_among_variants_that_keep_the_fast_st
                   ("lgl2o[a]", 20, 0.62), ("lgl2o[a]", 2000, 0.30),   # fast start, poor end
                   ("lgl2o[b]", 20, 0.65), ("lgl2o[b]", 2000, 0.15),   # fast start (within 10%), best end
                   ("lgl2o[c]", 20, 0.90), ("lgl2o[c]", 2000, 0.10)])  # best end, but lost the start
-    name, reason = ablation.recommend(tidy, early=20, late=2000)
+    name, reason = guard_ablation.recommend(tidy, early=20, late=2000)
     assert name == "lgl2o[b]" and "2 of 3 variants kept the fast start" in reason
-    name, reason = ablation.recommend(tidy, early=20, late=2000, keep=0.01)
+    name, reason = guard_ablation.recommend(tidy, early=20, late=2000, keep=0.01)
     assert name is None and "no variant" in reason
 
 
@@ -58,8 +58,8 @@ def test_a_small_ablation_run_reports_every_variant_and_reference(tmp_path):
     cfg = AblationConfig.from_dict({"task": task, "l2o_checkpoint": None, "rates": LRS, "rates_horizon": 1,
                                     "guards": guards, "steps": 12, "seeds": [0, 1], "log_every": 6,
                                     "report_steps": [3], "l2o_step": "plain"})
-    table, summary, _ = ablation.run_ablation(cfg, out_dir=tmp_path, progress=False)
-    tidy = ablation.tidy_summary(table, summary)
+    table, summary, _ = guard_ablation.run_ablation(cfg, out_dir=tmp_path, progress=False)
+    tidy = guard_ablation.tidy_summary(table, summary)
     names = {"sgd", "adam", "l2o", "gl2o", "lgl2o[paper]", "lgl2o[z1]", "lgl2o[adam]"}
     assert set(tidy.optimizer) == names and set(tidy.step) == {3, 12}
     assert (tidy[tidy.kind == "variant"].share.between(0, 1)).all()

@@ -32,7 +32,7 @@ class TuningConfig(Config):
     device: str = field(default="cpu", metadata=checked(device))
 
     def validate(self, where):
-        from .tuning import BASELINES
+        from .tune_baselines import BASELINES
 
         bad = sorted(set(self.grid) - set(BASELINES))
         if bad or not self.grid:

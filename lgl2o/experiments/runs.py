@@ -1,0 +1,169 @@
+"""What every run of the optimizers on a classification task shares: the comparisons (stages 03-05), the
+long horizon (06) and the guard ablation (09).
+
+- the settings (``RunSettings``, ``RunConfig``) and the guard's (``GuardConfig``, ``ComparisonGuard``);
+- ``prepare``: the tuned rates, the task and the L2O, built once, in that order;
+- the optimizers of the comparison figures (``comparison_optimizers``, named in ``ORDER``): SGD and Adam
+  at their tuned rates, the L2O alone, GL2O, and LGL2O with an SGD and with an Adam fallback; ``lgl2o-paper``
+  (the paper-literal guard: a fresh minibatch of the gradient's size, plain comparison, SGD at the tuned
+  rate) is added whenever the main guards are configured differently, so both stories stay visible;
+- a run's resume folder, and running, summarising and saving (``evaluate_and_save``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..core import io
+from ..core.paths import repo_path
+from ..engine.loop import evaluate
+from ..l2o.backends import make_step
+from ..l2o.checkpoint import load_l2o
+from ..l2o.model import LSTMOptimizer
+from ..l2o.optimizer import L2O
+from ..optim.baselines import SGD, Adam
+from ..optim.guards import GL2O, LGL2O
+from ..problems.tasks import make_task
+from .artifacts import tuned_rates
+from .config import (Config, ConfigError, TaskConfig, checked, device, given, l2o_checkpoint, one_of, positive,
+                     positive_each, rates_file, seeds)
+from .l2o_step import l2o_step
+from .summary import save_summary, summarize
+
+FALLBACKS = ("sgd", "adam")  # an ablation variant's fallback optimizer
+GUARD_KEYS = ("compare", "compare_batch", "z", "test", "reset_proposal_on_fallback", "max_fallback_increase")
+
+
+@dataclass(frozen=True)
+class GuardConfig(Config):
+    """An ablation variant: LGL2O's settings (``optim.guards.LGL2O``) and its fallback; keys not given take
+    LGL2O's defaults and the tuned SGD. The settings are checked by LGL2O's own constructor."""
+
+    compare: str | None = None
+    compare_batch: int | None = None
+    z: float | None = None
+    test: str | None = None
+    reset_proposal_on_fallback: bool | None = None
+    max_fallback_increase: float | None = None
+    fallback: str | None = field(default=None, metadata=checked(one_of(FALLBACKS)))
+    fallback_lr: float | None = field(default=None, metadata=checked(positive))
+
+    def validate(self, where):
+        try:
+            LGL2O(None, None, **{k: v for k, v in given(self).items() if k in GUARD_KEYS})
+        except ValueError as e:
+            raise ConfigError(f"{where}: {e}") from None
+
+    def to_dict(self) -> dict:
+        return given(self)
+
+
+@dataclass(frozen=True)
+class ComparisonGuard(GuardConfig):
+    """The comparisons' guard: LGL2O's settings only (the comparison builds both fallbacks)."""
+
+    def validate(self, where):
+        extra = sorted(set(given(self)) - set(GUARD_KEYS))
+        if extra:
+            raise ConfigError(f"{where}: {', '.join(extra)} belong(s) to an ablation variant; a comparison's "
+                              f"guard takes {', '.join(GUARD_KEYS)}")
+        super().validate(where)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSettings(Config):
+    """What every run of the optimizers on one task takes, whatever its length and seeds."""
+
+    task: TaskConfig
+    l2o_checkpoint: str | None = field(metadata=checked(l2o_checkpoint))
+    rates: str | dict[str, float] = field(metadata=checked(rates_file))
+    rates_horizon: int = field(metadata=checked(positive))
+    log_every: int = field(metadata=checked(positive))
+    l2o_step: str = field(default="fast", metadata=checked(l2o_step))
+    device: str = field(default="cpu", metadata=checked(device))
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig(RunSettings):
+    """The runs of one figure (the comparisons, the ablation): their length, seeds and reported steps."""
+
+    steps: int = field(metadata=checked(positive))
+    seeds: list[int] = field(metadata=checked(seeds))
+    report_steps: list[int] = field(metadata=checked(positive_each))
+
+
+ORDER = ["sgd", "adam", "l2o", "gl2o", "lgl2o-sgd", "lgl2o-adam", "lgl2o-paper"]
+PAPER_GUARD = {"compare": "fresh", "compare_batch": None, "z": 0.0}
+
+
+def comparison_optimizers(net, lrs: dict, guard: dict | None = None) -> dict:
+    """The optimizers of every comparison figure, keyed by the names that fix their colours."""
+    guard = {**PAPER_GUARD, **(guard or {})}
+    sgd_lr = float(lrs["sgd"])
+    opts = {
+        "sgd": SGD(sgd_lr),
+        "adam": Adam(lrs["adam"]),
+        "l2o": L2O(net),
+        "gl2o": GL2O(L2O(net), lr=sgd_lr),
+        "lgl2o-sgd": LGL2O(L2O(net), SGD(sgd_lr), **guard),
+        "lgl2o-adam": LGL2O(L2O(net), Adam(lrs["adam"]), **guard),
+    }
+    if guard != PAPER_GUARD:
+        opts["lgl2o-paper"] = LGL2O(L2O(net), SGD(sgd_lr), **PAPER_GUARD)
+    return opts
+
+
+def the_l2o(checkpoint, l2o_step: str, device="cpu"):
+    """The L2O's step module: the checkpoint's LSTM (None: an untrained one, for smoke runs only) through
+    the backend ``l2o_step``."""
+    net = load_l2o(checkpoint, device) if checkpoint else LSTMOptimizer().to(device)
+    return make_step(net, l2o_step)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a run is built from: the tuned rates, the task's settings and the task, the L2O's step module."""
+
+    lrs: dict[str, float]
+    task: dict[str, Any]
+    problem: Any
+    net: Any
+
+
+def prepare(settings: RunSettings) -> Prepared:
+    """The rates (stage 01's, or given), the task on its device, then the L2O (``the_l2o``)."""
+    lrs = tuned_rates(settings.rates, settings.rates_horizon)
+    task = settings.task.to_dict()
+    problem = make_task(**task, device=settings.device)
+    return Prepared(lrs, task, problem, the_l2o(settings.l2o_checkpoint, settings.l2o_step, settings.device))
+
+
+def resume_folder(resume_dir, l2o=None, **config) -> Path:
+    """``resume_dir/<key>``: one folder per configuration (and per L2O checkpoint's bytes), so that an
+    interrupted run resumes only into the same run, never one with another parameter or another L2O.
+    A relative ``resume_dir`` is taken from the repo root, like every path of params.yaml (a notebook
+    runs with notebooks/ as its working directory)."""
+    content = {**config, "l2o": None}
+    if l2o:
+        content["l2o"] = hashlib.sha256(repo_path(f"{l2o}.pt").read_bytes()).hexdigest()
+    key = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return repo_path(resume_dir) / key
+
+
+def evaluate_and_save(problem, optimizers: dict, *, steps: int, seeds, log_every: int, report_steps=(), out_dir=None,
+                      meta: dict | None = None, progress=True, resume_dir=None, checkpoint_every: int = 0):
+    """Run ``optimizers`` on ``problem``, summarise, and with ``out_dir`` write ``curves.csv`` and
+    ``summary.json`` (the summary, with ``meta``) and its headline ``metrics.json``. Returns (table, summary)."""
+    # the full-training-set loss at every logged step (multiples of log_every and a log-spaced grid), so
+    # that the first steps, where the L2O is fast, are drawn from measurements too
+    table = evaluate(problem, optimizers, steps=steps, seeds=seeds, log_every=log_every, full_every=1,
+                     progress=progress, resume=resume_dir, checkpoint_every=checkpoint_every)
+    summary = summarize(table, report_steps)
+    if out_dir is not None:
+        io.write_csv(table, f"{out_dir}/curves.csv")
+        save_summary({"task": problem.name, **(meta or {}), "steps": steps, "seeds": list(seeds),
+                      "optimizers": summary}, out_dir)
+    return table, summary
