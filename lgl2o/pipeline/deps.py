@@ -1,7 +1,8 @@
 """The package files a stage's numbers depend on, from the import graph of its notebook.
 
     python -m lgl2o.pipeline.deps            # every stage's package dependencies, as dvc.yaml lists them
-    python -m lgl2o.pipeline.deps --write    # rewrite the package files among dvc.yaml's deps to match
+    python -m lgl2o.pipeline.deps --write    # rewrite the package files among dvc.yaml's deps, and the
+                                             # shared params each stage takes, to match
 
 A stage depends on every module its notebook imports (a stage without a notebook: the module its ``cmd``
 runs with ``python -m``), directly or through other modules (imports inside functions included), except
@@ -12,6 +13,9 @@ followed: it loads every stage kind's configuration to check parameters, and a s
 the modules of its own kind, which its notebook or module imports itself. A module that compiles C source
 depends on that source too.
 ``tests/pipeline/test_dvc_pipeline.py`` checks that ``dvc.yaml`` lists exactly these files.
+
+Likewise its params: a stage takes from ``params.yaml``'s ``shared`` section each setting its own section
+does not state (``stage.with_shared``), and lists exactly those as ``shared.<key>`` (``shared_params``).
 """
 from __future__ import annotations
 
@@ -121,8 +125,27 @@ def stage_deps(stage: dict) -> list[str]:
     return source_deps(source) if source is not None else []
 
 
+def shared_params(name: str, stage: dict, params: dict | None = None) -> list[str]:
+    """``shared.<key>`` for every key of params.yaml's shared section that the dvc.yaml stage ``name``
+    (every variant of a foreach stage) takes, sorted; none for a stage without a params.yaml section."""
+    import yaml
+
+    from .piece import STAGES as PIECED
+    from .stage import section_name, stage_section
+
+    params = params if params is not None else yaml.safe_load((ROOT / "params.yaml").read_text())
+    name = {f"{s}_run": s for s in PIECED}.get(name, name)  # a piece reads the section of the stage it is part of
+    if section_name(name) not in params:
+        return []
+    used: set = set()
+    for variant in stage.get("foreach", [None]) if isinstance(stage.get("foreach"), list) else [None]:
+        stage_section(name, variant, params, used)
+    return [f"shared.{k}" for k in sorted(used)]
+
+
 def write_dvc_yaml(path: Path = ROOT / "dvc.yaml") -> None:
-    """Replace the package files among every stage's deps with ``notebook_deps`` (comments kept)."""
+    """Replace the package files among every stage's deps with ``notebook_deps``, and the shared params
+    among its params with ``shared_params`` (comments kept)."""
     from ruamel.yaml import YAML
 
     yaml = YAML()
@@ -136,6 +159,11 @@ def write_dvc_yaml(path: Path = ROOT / "dvc.yaml") -> None:
         keep = [d for d in deps if not str(d).startswith("lgl2o/")]
         first = 1 if stage_notebook(stage) else 0  # after the notebook
         deps[:] = keep[:first] + stage_deps(stage) + keep[first:]
+    for name, stage in doc["stages"].items():
+        body = stage.get("do", stage)
+        if "params" in body:
+            own = [p for p in body["params"] if not str(p).startswith("shared.")]
+            body["params"][:] = own + shared_params(name, stage)
     with open(path, "w") as f:
         yaml.dump(doc, f)
 

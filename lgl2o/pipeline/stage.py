@@ -5,7 +5,9 @@
 A stage is named after its notebook (``notebooks/03_in_distribution.ipynb``); its ``params.yaml``
 section is the name without the number (``in_distribution``), so that ``dvc exp run -S
 in_distribution.steps=2000`` addresses it. A ``foreach`` stage's section holds a ``base`` mapping and one
-mapping per variant, merged (the variant's keys win). The section's ``figure`` is where the figure goes;
+mapping per variant, merged (the variant's keys win). A setting of the stage's configuration that its
+section does not state comes from the ``shared`` section (``with_shared``; dvc.yaml lists the shared keys
+each stage takes, ``shared.<key>``, so that ``dvc exp run -S shared.<key>=...`` re-runs exactly those). The section's ``figure`` is where the figure goes;
 the rest is the stage's typed configuration (``experiments.config``), built before papermill starts, so a
 misspelt, missing or wrongly typed key fails in seconds, names itself, and writes nothing.
 
@@ -60,21 +62,47 @@ def section_name(stage: str) -> str:
     return re.sub(r"^\d+_", "", stage)
 
 
-def stage_section(stage: str, variant: str | None = None, params: dict | None = None) -> dict:
-    """The stage's ``params.yaml`` section, a variant's merged over its ``base``."""
+SHARED = "shared"  # the params.yaml section of what several stages share, stated once
+
+
+def with_shared(section: dict, kind, shared: dict, used: set | None = None) -> dict:
+    """``section`` with each setting of the configuration ``kind`` (a ``Config`` class; nested ones too)
+    that it does not set itself taken from ``shared``; the keys taken are added to ``used``."""
+    import typing
+    from dataclasses import fields
+
+    from ..experiments.config import Config
+
+    used = set() if used is None else used
+    out, hints = dict(section), typing.get_type_hints(kind)
+    for f in fields(kind):
+        hint = hints[f.name]
+        if f.name not in out and f.name in shared:
+            out[f.name] = shared[f.name]
+            used.add(f.name)
+        elif isinstance(out.get(f.name), dict) and isinstance(hint, type) and issubclass(hint, Config):
+            out[f.name] = with_shared(out[f.name], hint, shared, used)
+    return out
+
+
+def stage_section(stage: str, variant: str | None = None, params: dict | None = None,
+                  used: set | None = None) -> dict:
+    """The stage's ``params.yaml`` section, a variant's merged over its ``base``, and what it does not set
+    of the ``shared`` section's settings taken from there (the keys taken are added to ``used``)."""
     params = params if params is not None else yaml.safe_load((ROOT / "params.yaml").read_text())
     name = section_name(stage)
-    if name not in params:
-        raise ConfigError(f"params.yaml has no section {name!r} (for stage {stage}); sections: {', '.join(params)}")
+    if name not in params or name == SHARED:
+        raise ConfigError(f"params.yaml has no section {name!r} (for stage {stage}); sections: "
+                          f"{', '.join(k for k in params if k != SHARED)}")
     section = dict(params[name])
     if "base" in section:
         variants = [k for k in section if k != "base"]
         if variant not in variants:
             raise ConfigError(f"stage {stage!r} has no variant {variant!r}; variants: {', '.join(variants)}")
-        return {**section["base"], **section[variant]}
-    if variant is not None:
+        section = {**section["base"], **section[variant]}
+    elif variant is not None:
         raise ConfigError(f"stage {stage!r} has no variants (got --variant {variant})")
-    return section
+    return with_shared(section, KINDS[name], params.get(SHARED) or {}, used)
 
 
 def stage_config(stage: str, variant: str | None = None, params: dict | None = None):

@@ -252,3 +252,21 @@ def test_changing_one_variant_reruns_only_that_variant(repo):
 
     assert _changed(repo, relu_batch) == ["05_ood_optimizee@relu"]
     assert _changed(repo, base_steps) == [f"05_ood_optimizee@{v}" for v in ("conv", "relu", "wide_deep")]
+
+
+def test_a_shared_setting_reruns_exactly_the_stages_that_take_it(repo):
+    """params.yaml states what stages share once (``shared``); a stage that states a setting itself
+    does not take the shared one."""
+    def task(p):
+        p["shared"]["task"]["batch_size"] = 64
+
+    def checkpoint(p):
+        p["shared"]["l2o_checkpoint"] = "models/other"
+
+    pieces = [f"06_long_horizon_run@{o}-{s}" for o in ("adam", "gl2o", "l2o", "lgl2o-adam", "lgl2o-paper",
+                                                     "lgl2o-sgd", "sgd") for s in (0, 1)]
+    assert _changed(repo, task) == sorted(["01_tune_baselines", "03_in_distribution", "06_long_horizon", *pieces])
+    assert _changed(repo, checkpoint) == sorted(
+        ["03_in_distribution", "04_ood_data", "06_long_horizon", *pieces, "07_convex_guarantee",
+         *[f"05_ood_optimizee@{v}" for v in ("conv", "relu", "wide_deep")],
+         *[f"09_guard_ablation@{v}" for v in ("fashion_mnist", "mnist")]])

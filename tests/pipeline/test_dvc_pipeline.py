@@ -37,9 +37,11 @@ def test_every_notebook_is_one_stage_named_after_it_with_its_params_section():
     for name, variant, st in _stages():
         assert st["cmd"] == f"python -m lgl2o.pipeline.stage {name}" + (f" --variant {variant}" if variant else "")
         section = section_name(name)
-        # a variant depends on the shared settings and its own, not on its siblings'
+        # a variant depends on its section's base and its own settings, not on its siblings' (and on the
+        # shared settings it takes: test_every_stage_lists_exactly_the_shared_params_it_takes)
         want = [section] if variant is None else [f"{section}.base", f"{section}.{variant}"]
-        assert f"notebooks/{name}.ipynb" in st["deps"] and st["params"] == want
+        own = [p for p in st["params"] if not p.startswith("shared.")]
+        assert f"notebooks/{name}.ipynb" in st["deps"] and own == want
         assert section in PARAMS and (variant is None or variant in PARAMS[section])
         outs = _paths(st.get("outs")) + _paths(st.get("metrics"))
         assert any(p.endswith("notebook.ipynb") for p in outs), name
@@ -56,7 +58,8 @@ def test_a_stage_run_in_pieces_has_one_stage_per_piece_and_its_notebook_joins_th
         # one piece per optimizer (the keys of steps) and seed, depending on the shared settings and its own length
         assert st["matrix"] == {"optimizer": f"${{{section}.steps}}", "seed": f"${{{section}.seeds}}"}
         assert st["cmd"] == f"python -m lgl2o.pipeline.piece {joined} ${{item.optimizer}} ${{item.seed}}"
-        assert st["params"] == [f"{section}.run", f"{section}.steps.${{item.optimizer}}"]
+        own = [p for p in st["params"] if not p.startswith("shared.")]
+        assert own == [f"{section}.run", f"{section}.steps.${{item.optimizer}}"]
         assert _paths(st["outs"]) == [f"results/{joined}/runs/${{item.optimizer}}-${{item.seed}}.{ext}"
                                       for ext in ("csv", "json")]
         assert f"results/{joined}/runs" in DVC["stages"][joined]["deps"]
@@ -84,6 +87,17 @@ def test_every_stage_depends_on_exactly_the_package_files_its_notebook_imports()
         listed = sorted(d for d in st.get("do", st)["deps"] if d.startswith("lgl2o/"))
         assert listed and listed == stage_deps(st), (
             f"{name}: dvc.yaml's package deps are not its notebook's imports; run `python -m lgl2o.pipeline.deps --write`")
+
+
+def test_every_stage_lists_exactly_the_shared_params_it_takes():
+    from lgl2o.pipeline.deps import shared_params
+
+    for name, st in DVC["stages"].items():
+        listed = [p for p in st.get("do", st).get("params", []) if str(p).startswith("shared.")]
+        assert listed == shared_params(name, st), (
+            f"{name}: dvc.yaml's shared params are not the ones it takes; run `python -m lgl2o.pipeline.deps --write`")
+    assert shared_params("07_convex_guarantee", DVC["stages"]["07_convex_guarantee"]) == [
+        "shared.device", "shared.l2o_checkpoint"]
 
 
 def test_a_stage_depends_on_no_code_it_does_not_run():
