@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from ..core.paths import repo_path
 from ..problems.data import KNOWN as DATASETS
-from ..problems.tasks import ACTIVATIONS
+from ..problems.tasks import ACTIVATIONS, KINDS, parameters
 
 
 class ConfigError(ValueError):
@@ -201,13 +201,14 @@ def given(cfg: Config) -> dict:
 
 # -- the parts ------------------------------------------------------------------------------------
 
-TASK_KEYS = {"mlp": ("dataset", "hidden", "activation", "batch_size"), "logreg": ("dataset", "batch_size"),
-             "conv": ("dataset", "channels", "activation", "batch_size")}
+# the keys each kind of classification task takes: its constructor's keywords (problems.tasks.parameters)
+TASK_KEYS = {kind: tuple(parameters(kind)) for kind in KINDS if "dataset" in parameters(kind)}
 
 
 @dataclass(frozen=True)
 class TaskConfig(Config):
-    """A classification optimizee (``problems.tasks.make_task``); keys not given take the task's defaults."""
+    """A classification optimizee (``problems.tasks.make_task``); keys not given take the task's defaults.
+    Its fields are the keywords of every kind (``TASK_KEYS``, from the constructors; a test keeps them so)."""
 
     kind: str
     dataset: str | None = field(default=None, metadata=checked(dataset))

@@ -105,3 +105,20 @@ def test_losses_at_several_points_have_the_bits_of_forward(make, data_root):
     for q, got in zip(points, losses):
         assert torch.equal(got, task.forward(q, batch)[0])
     assert not torch.equal(losses[0], losses[1])
+
+
+def test_a_kind_of_task_is_configured_by_its_constructors_keywords():
+    """Adding a kind (a module and a line of KINDS) needs no hand-kept list: TaskConfig's keys per kind come
+    from the constructor; a keyword TaskConfig has no field for fails here, named."""
+    from dataclasses import fields
+
+    from lgl2o.experiments.config import TASK_KEYS, ConfigError, TaskConfig
+
+    assert set(TASK_KEYS) == {"mlp", "logreg", "conv"}  # the kinds on a dataset
+    assert TASK_KEYS["logreg"] == ("dataset", "batch_size")
+    names = {f.name for f in fields(TaskConfig)}
+    for kind, keys in TASK_KEYS.items():
+        assert set(keys) <= names, f"TaskConfig lacks a field for {sorted(set(keys) - names)} of {kind!r}"
+    with pytest.raises(ConfigError, match="hidden do\\(es\\) not apply to a conv task; allowed: dataset, channels"):
+        TaskConfig.from_dict({"kind": "conv", "hidden": [20]}, "task")
+    assert tasks.parameters("mlp") == {"dataset": "mnist", "hidden": (20,), "activation": "sigmoid", "batch_size": 128}
