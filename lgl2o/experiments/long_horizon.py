@@ -51,8 +51,8 @@ class LongHorizonConfig(Config):
     seeds: list[int] = field(metadata=checked(seeds))
     report_steps: list[int] = field(metadata=checked(positive_each))
     # where the pieces' tables (runs/) and resume checkpoints (resume/) live: what the join reads, whatever
-    # folder the join itself writes to
-    pieces_dir: str = "results/06_long_horizon"
+    # folder the join itself writes to; None: the join's own folder (a smoke run, a notebook opened by hand)
+    pieces_dir: str | None = "results/06_long_horizon"
 
     def validate(self, where):
         if not self.steps:

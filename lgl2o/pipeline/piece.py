@@ -40,7 +40,7 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     name = f"{args.stage}_run@{piece_name(args.optimizer, args.seed)}"
-    out = cfg.pieces_dir
+    out = cfg.pieces_dir or f"results/{args.stage}"
     keep_freed_memory()  # no page faults per L2O step (as the benchmark and the stages); results do not change
     t0 = time.monotonic()
     print(f"{name}: {cfg.steps[args.optimizer]} steps", file=sys.stderr, flush=True)

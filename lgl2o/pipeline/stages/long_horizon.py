@@ -13,7 +13,7 @@ SMOKE = {"run": {"task": MNIST_MLP, "l2o_checkpoint": None, "rates": SMOKE_RATES
                  "guard": {"compare": "fresh"}, "log_every": 10, "checkpoint_every": 10, "l2o_step": "plain",
                  "device": "cpu"},
          "steps": {"sgd": 20, "l2o": 10, "lgl2o-sgd": 20}, "seeds": [0, 1], "report_steps": [10],
-         "pieces_dir": "scratch/06_long_horizon"}
+         "pieces_dir": None}
 __all__ = ["SMOKE", "run"]
 
 
@@ -30,8 +30,9 @@ def lengths(steps: dict) -> str:
 def run(config: dict, out_dir, figure) -> Shown:
     cfg = long_horizon.LongHorizonConfig.from_dict(config)
     keep_freed_memory()  # no page faults per L2O step (as the benchmark); results do not change
-    long_horizon.run_missing_pieces(cfg, f"{cfg.pieces_dir}/runs", f"{cfg.pieces_dir}/resume")
-    table, doc = long_horizon.join_pieces(cfg, f"{cfg.pieces_dir}/runs", out_dir)
+    pieces = cfg.pieces_dir or out_dir
+    long_horizon.run_missing_pieces(cfg, f"{pieces}/runs", f"{pieces}/resume")
+    table, doc = long_horizon.join_pieces(cfg, f"{pieces}/runs", out_dir)
     png = save(plots.loss_curves(table, title=f"{doc['task']}, long horizon", order=ORDER), figure,
                scale(cfg.seeds, lengths(cfg.steps), cfg.run.l2o_checkpoint))
     return Shown(summary_table(doc["optimizers"]), [png], data={"table": table, "summary": doc["optimizers"]})
