@@ -8,9 +8,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from ..core.paths import RESULTS, ROOT
 from ..experiments.runs import ORDER
+from .stages.show import FEW_SEEDS, per_seed
 
 PAGE = "docs/results.md"
 START, END = "<!-- results:start (python -m lgl2o.pipeline.report) -->", "<!-- results:end -->"
@@ -23,19 +25,37 @@ def _fmt(e: dict | None) -> str:
     return f"{e['mean']:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
-def _comparison(stage: str, metrics: dict) -> list[str]:
+def _per_seed_cells(stage_dir: Path, keys: list[str]) -> dict:
+    """{(optimizer, key): "mean (seed values)"} from the stage's curves.csv, for a stage of few seeds."""
+    import pandas as pd
+
+    table = pd.read_csv(stage_dir / "curves.csv")
+    cells = {}
+    for name, g in table.groupby("optimizer", sort=False):
+        for k in keys:
+            at = g[g.step == int(k.split("@")[1])].sort_values("seed")
+            if len(at):
+                cells[name, k] = per_seed(at.full_loss)
+        cells[name, "test_acc"] = per_seed(g[g.step == g.step.max()].sort_values("seed").test_acc)
+    return cells
+
+
+def _comparison(stage: str, metrics: dict, stage_dir: Path | None = None) -> list[str]:
     ops = metrics["optimizers"]
     keys = sorted({k for e in ops.values() for k in e if k.startswith("full_loss@")}, key=lambda k: int(k.split("@")[1]))
     head = ["optimizer", *[f"loss @ {k.split('@')[1]}" for k in keys], "test acc.", "L2O share", "diverged"]
     what = ", ".join(x for x in (metrics.get("task"), f"{metrics['steps']} steps" if "steps" in metrics else None,
                                  f"{len(metrics['seeds'])} seeds") if x)
-    lines = [f"**{stage}** — {what} (full-training-set loss, mean [95% CI]; [figure](../figures/{stage}.png))", "",
+    few = len(metrics["seeds"]) <= FEW_SEEDS and stage_dir is not None  # a t-interval on 1 dof says nothing
+    cells = _per_seed_cells(stage_dir, keys) if few else {}
+    how = "mean (each seed's value)" if few else "mean [95% CI]"
+    lines = [f"**{stage}** — {what} (full-training-set loss, {how}; [figure](../figures/{stage}.png))", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name in [n for n in ORDER if n in ops] + [n for n in ops if n not in ORDER]:
         e = ops[name]
         share = f"{e['proposal_share']:.2f}" if "proposal_share" in e else "–"
-        lines.append("| " + " | ".join([name, *[_fmt(e.get(k)) for k in keys], _fmt(e.get("test_acc")), share,
-                                        f"{e['diverged_seeds']}/{e['seeds']}"]) + " |")
+        values = [cells.get((name, k), "–") if few else _fmt(e.get(k)) for k in [*keys, "test_acc"]]
+        lines.append("| " + " | ".join([name, *values, share, f"{e['diverged_seeds']}/{e['seeds']}"]) + " |")
     return lines + [""]
 
 
@@ -91,7 +111,7 @@ def render() -> str:
             metrics = json.loads(m.read_text())
             name = str(m.parent.relative_to(RESULTS)).replace("/", "_")
             if "optimizers" in metrics:
-                out += _comparison(name, metrics)
+                out += _comparison(name, metrics, m.parent)
             elif "bound_violations" in metrics:
                 out += [f"**{name}** — {metrics['task']}, {metrics['steps']} steps, {len(metrics['seeds'])} seeds: "
                         f"{metrics['bound_violations']} logged points of a guarded run above the bound "

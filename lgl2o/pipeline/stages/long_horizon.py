@@ -7,7 +7,7 @@ from ...experiments import long_horizon
 from ...experiments.runs import ORDER
 from ...experiments.summary import summary_table
 from .. import plots
-from .show import MNIST_MLP, SMOKE_RATES, Shown, save, scale
+from .show import FEW_SEEDS, MNIST_MLP, SMOKE_RATES, Shown, save, scale, seed_table
 
 SMOKE = {"run": {"task": MNIST_MLP, "l2o_checkpoint": None, "rates": SMOKE_RATES, "rates_horizon": 1000,
                  "guard": {"compare": "fresh"}, "log_every": 10, "checkpoint_every": 10, "l2o_step": "plain",
@@ -35,4 +35,7 @@ def run(config: dict, out_dir, figure) -> Shown:
     table, doc = long_horizon.join_pieces(cfg, f"{pieces}/runs", out_dir)
     png = save(plots.loss_curves(table, title=f"{doc['task']}, long horizon", order=ORDER), figure,
                scale(cfg.seeds, lengths(cfg.steps), cfg.run.l2o_checkpoint))
-    return Shown(summary_table(doc["optimizers"]), [png], data={"table": table, "summary": doc["optimizers"]})
+    ops = doc["optimizers"]
+    shown = (seed_table(table, cfg.report_steps, {k: e["proposal_share"] for k, e in ops.items() if "proposal_share" in e})
+             if len(cfg.seeds) <= FEW_SEEDS else summary_table(ops))
+    return Shown(shown, [png], data={"table": table, "summary": ops})

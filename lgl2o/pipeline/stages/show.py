@@ -30,6 +30,33 @@ class Shown:
         return "\n".join(parts)
 
 
+FEW_SEEDS = 2  # up to this many seeds a 95% t-interval says nothing (1 degree of freedom): show the seeds
+
+
+def per_seed(values) -> str:
+    """``mean (seed values)``: ``0.0216 (0.00977, 0.0334)``."""
+    values = [float(v) for v in values]
+    return f"{sum(values) / len(values):.4g} ({', '.join(f'{v:.4g}' for v in values)})"
+
+
+def seed_table(table: pd.DataFrame, steps, proposal_share: dict | None = None) -> pd.DataFrame:
+    """One row per optimizer: the full-training-set loss at each of ``steps`` it reached as ``per_seed``, and
+    its L2O share; for runs over ``FEW_SEEDS`` seeds or fewer, in place of ``summary_table``'s intervals."""
+    rows = []
+    for name, g in table.groupby("optimizer", sort=False):
+        row = {"optimizer": name}
+        for s in steps:
+            at = g[g.step == s].sort_values("seed")
+            if len(at):
+                row[f"full_loss@{s}"] = per_seed(at.full_loss)
+        last = g[g.step == g.step.max()].sort_values("seed")
+        row["test_acc"] = per_seed(last.test_acc)
+        share = (proposal_share or {}).get(name)
+        row["L2O share"] = "–" if share is None else f"{share:.2f}"
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("optimizer")
+
+
 def save(fig, path, scale_note) -> bytes:
     """Save ``fig`` to ``path`` with its scale note (``plots.save``); return it as PNG bytes and close it."""
     import matplotlib.pyplot as plt
