@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..core.paths import RESULTS, ROOT
 from ..experiments.runs import ORDER
-from .stages.show import FEW_SEEDS, per_seed
+from .stages.show import FEW_SEEDS, seed_table
 
 PAGE = "docs/results.md"
 START, END = "<!-- results:start (python -m lgl2o.pipeline.report) -->", "<!-- results:end -->"
@@ -29,15 +29,8 @@ def _per_seed_cells(stage_dir: Path, keys: list[str]) -> dict:
     """{(optimizer, key): "mean (seed values)"} from the stage's curves.csv, for a stage of few seeds."""
     import pandas as pd
 
-    table = pd.read_csv(stage_dir / "curves.csv")
-    cells = {}
-    for name, g in table.groupby("optimizer", sort=False):
-        for k in keys:
-            at = g[g.step == int(k.split("@")[1])].sort_values("seed")
-            if len(at):
-                cells[name, k] = per_seed(at.full_loss)
-        cells[name, "test_acc"] = per_seed(g[g.step == g.step.max()].sort_values("seed").test_acc)
-    return cells
+    shown = seed_table(pd.read_csv(stage_dir / "curves.csv"), [int(k.split("@")[1]) for k in keys])
+    return {(name, k): row[k] for name, row in shown.iterrows() for k in [*keys, "test_acc"] if isinstance(row.get(k), str)}
 
 
 def _comparison(stage: str, metrics: dict, stage_dir: Path | None = None) -> list[str]:
