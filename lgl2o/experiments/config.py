@@ -202,7 +202,7 @@ def given(cfg: Config) -> dict:
 # -- the parts ------------------------------------------------------------------------------------
 
 # the keys each kind of classification task takes: its constructor's keywords (problems.tasks.parameters)
-TASK_KEYS = {kind: tuple(parameters(kind)) for kind in KINDS if "dataset" in parameters(kind)}
+TASK_KEYS = {kind: keys for kind in KINDS if "dataset" in (keys := tuple(parameters(kind)))}
 
 
 @dataclass(frozen=True)

@@ -165,8 +165,7 @@ class LossGuard(torch.optim.Optimizer):
         if all(p.grad is None for p in params):
             raise RuntimeError("LossGuard.step: no parameter has a gradient after closure(); the closure must "
                                "call loss.backward() (after guard.zero_grad())")
-        if loss is not None and not bool(torch.isfinite(torch.as_tensor(loss.detach() if isinstance(loss, torch.Tensor)
-                                                                         else loss)).all()):
+        if loss is not None and not bool(torch.isfinite(torch.as_tensor(loss)).all()):
             if not self.skipped_steps:
                 warnings.warn(f"LossGuard: the closure's loss is {float(loss)} at step {self.steps + 1}: the step "
                               "is skipped (parameters and both optimizers unchanged), as every such step will be; "

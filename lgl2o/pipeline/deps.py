@@ -138,7 +138,8 @@ def shared_params(name: str, stage: dict, params: dict | None = None) -> list[st
     if section_name(name) not in params:
         return []
     used: set = set()
-    for variant in stage.get("foreach", [None]) if isinstance(stage.get("foreach"), list) else [None]:
+    variants = stage.get("foreach")  # a list for a foreach stage (a matrix's pieces read one section)
+    for variant in variants if isinstance(variants, list) else [None]:
         stage_section(name, variant, params, used)
     return [f"shared.{k}" for k in sorted(used)]
 

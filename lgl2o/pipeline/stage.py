@@ -7,7 +7,8 @@ section is the name without the number (``in_distribution``), so that ``dvc exp 
 in_distribution.steps=2000`` addresses it. A ``foreach`` stage's section holds a ``base`` mapping and one
 mapping per variant, merged (the variant's keys win). A setting of the stage's configuration that its
 section does not state comes from the ``shared`` section (``with_shared``; dvc.yaml lists the shared keys
-each stage takes, ``shared.<key>``, so that ``dvc exp run -S shared.<key>=...`` re-runs exactly those). The section's ``figure`` is where the figure goes;
+each stage takes, ``shared.<key>``, so that ``dvc exp run -S shared.<key>=...`` re-runs exactly those).
+The section's ``figure`` is where the figure goes;
 the rest is the stage's typed configuration (``experiments.config``), built before papermill starts, so a
 misspelt, missing or wrongly typed key fails in seconds, names itself, and writes nothing.
 
@@ -28,7 +29,9 @@ import sys
 import tempfile
 import threading
 import time
+import typing
 from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
 
 import yaml
@@ -36,7 +39,7 @@ import yaml
 from ..core.paths import ROOT
 from ..experiments.guard_ablation import AblationConfig
 from ..experiments.comparison import ComparisonConfig
-from ..experiments.config import ConfigError
+from ..experiments.config import Config, ConfigError
 from ..experiments.convex_guarantee import ConvexConfig
 from ..experiments.cost import CostConfig
 from ..experiments.long_horizon import LongHorizonConfig
@@ -68,11 +71,6 @@ SHARED = "shared"  # the params.yaml section of what several stages share, state
 def with_shared(section: dict, kind, shared: dict, used: set | None = None) -> dict:
     """``section`` with each setting of the configuration ``kind`` (a ``Config`` class; nested ones too)
     that it does not set itself taken from ``shared``; the keys taken are added to ``used``."""
-    import typing
-    from dataclasses import fields
-
-    from ..experiments.config import Config
-
     used = set() if used is None else used
     out, hints = dict(section), typing.get_type_hints(kind)
     for f in fields(kind):
