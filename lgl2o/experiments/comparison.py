@@ -6,8 +6,9 @@ import shutil
 from dataclasses import dataclass, field
 
 from ..l2o.backends import backend
-from .config import checked, non_negative
-from .runs import PAPER_GUARD, ComparisonGuard, RunConfig, comparison_optimizers, evaluate_and_save, prepare, resume_folder
+from .config import checked, non_negative, subset_of
+from .runs import (PAPER_GUARD, READINGS, ComparisonGuard, RunConfig, comparison_optimizers, evaluate_and_save, prepare,
+                   resume_folder)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -15,6 +16,8 @@ class ComparisonConfig(RunConfig):
     """Stages 03-05: every optimizer of ``runs.comparison_optimizers`` on one task."""
 
     guard: ComparisonGuard
+    # the paper's rule under these readings (runs.READINGS) beside the main guards
+    readings: list[str] = field(default_factory=lambda: ["fresh"], metadata=checked(subset_of(tuple(READINGS))))
     checkpoint_every: int = field(default=0, metadata=checked(non_negative))  # > 0: resumable
 
 
@@ -27,7 +30,7 @@ def run_comparison(cfg: ComparisonConfig, out_dir=None, progress=True):
     """
     run, guard = prepare(cfg), cfg.guard.to_dict()
     lrs, task, problem = run.lrs, run.task, run.problem
-    optimizers = comparison_optimizers(run.net, lrs, guard)
+    optimizers = comparison_optimizers(run.net, lrs, guard, cfg.readings)
     resume_dir = None
     if cfg.checkpoint_every and out_dir is not None:
         # a checkpoint of the L2O's state is only valid for a backend with the same state layout

@@ -86,6 +86,14 @@ def one_of(allowed: tuple[str, ...]):
     return check
 
 
+def subset_of(allowed):
+    """A check that the value is a list of distinct items of ``allowed``."""
+    def check(where, v):
+        if len(set(v)) != len(v) or any(x not in allowed for x in v):
+            fail(where, v, f"a list of distinct items of {', '.join(allowed)}")
+    return check
+
+
 dataset, activation = one_of(DATASETS), one_of(ACTIVATIONS)
 
 

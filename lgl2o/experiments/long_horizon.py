@@ -28,7 +28,8 @@ from ..engine.loop import evaluate
 from ..l2o.backends import backend
 from .artifacts import tuned_rates
 from .config import Config, ConfigError, checked, fail, positive, positive_each, seeds
-from .runs import ORDER, PAPER_GUARD, ComparisonGuard, RunSettings, comparison_optimizers, prepare, resume_folder
+from .runs import (ORDER, PAPER_GUARD, READINGS, ComparisonGuard, RunSettings, comparison_optimizers, prepare,
+                   reading_guard, resume_folder)
 from .summary import save_summary, summarize
 
 
@@ -62,9 +63,11 @@ class LongHorizonConfig(Config):
             raise ConfigError(f"{where}.steps: unknown optimizer(s) {', '.join(unknown)}; allowed: {', '.join(ORDER)}")
         for name, n in self.steps.items():
             positive(f"{where}.steps.{name}", n)
-        if "lgl2o-paper" in self.steps and {**PAPER_GUARD, **self.run.guard.to_dict()} == PAPER_GUARD:
-            raise ConfigError(f"{where}.steps: lgl2o-paper runs only beside a guard configured otherwise; "
-                              f"{where}.run.guard is the paper's own (lgl2o-sgd is that run)")
+        guard = {**PAPER_GUARD, **self.run.guard.to_dict()}
+        for reading, name in READINGS.items():
+            if name in self.steps and reading_guard(reading) == guard:
+                raise ConfigError(f"{where}.steps: {name} runs only beside a guard configured otherwise; "
+                                  f"{where}.run.guard is that reading's own (lgl2o-sgd is that run)")
 
     def pieces(self) -> list[tuple[str, int]]:
         """(optimizer, seed) of every piece, in the order of ``steps`` then ``seeds``."""
@@ -90,7 +93,7 @@ def run_piece(cfg: LongHorizonConfig, optimizer: str, seed: int, *, runs_dir, re
     run, steps = cfg.run, cfg.steps[optimizer]
     built, guard = prepare(run), run.guard.to_dict()
     lrs, task, problem = built.lrs, built.task, built.problem
-    opt = comparison_optimizers(built.net, lrs, guard)[optimizer]
+    opt = comparison_optimizers(built.net, lrs, guard, readings=READINGS)[optimizer]
     # the run's identity without its length, so that a longer run continues a shorter one's checkpoint
     folder = resume_folder(resume_dir, l2o=run.l2o_checkpoint, task=task, lrs=lrs, guard=guard, optimizer=optimizer,
                            seed=seed, log_every=run.log_every, device=run.device,

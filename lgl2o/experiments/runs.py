@@ -4,9 +4,10 @@ long horizon (06) and the guard ablation (09).
 - the settings (``RunSettings``, ``RunConfig``) and the guard's (``GuardConfig``, ``ComparisonGuard``);
 - ``prepare``: the tuned rates, the task and the L2O, built once, in that order;
 - the optimizers of the comparison figures (``comparison_optimizers``, named in ``ORDER``): SGD and Adam
-  at their tuned rates, the L2O alone, GL2O, and LGL2O with an SGD and with an Adam fallback; ``lgl2o-paper``
-  (the paper-literal guard: a fresh minibatch of the gradient's size, plain comparison, SGD at the tuned
-  rate) is added whenever the main guards are configured differently, so both stories stay visible;
+  at their tuned rates, the L2O alone, GL2O, and LGL2O with an SGD and with an Adam fallback; beside them,
+  the paper's rule under each literal reading asked for (``READINGS``: the plain comparison, z = 0, SGD at
+  the tuned rate, on a fresh minibatch of the gradient's size, on the gradient's own minibatch, or on the
+  next step's), wherever the main guards are configured otherwise, so every story stays visible;
 - a run's resume folder, and running, summarising and saving (``evaluate_and_save``).
 """
 from __future__ import annotations
@@ -95,12 +96,23 @@ class RunConfig(RunSettings):
     report_steps: list[int] = field(metadata=checked(positive_each))
 
 
-ORDER = ["sgd", "adam", "l2o", "gl2o", "lgl2o-sgd", "lgl2o-adam", "lgl2o-paper"]
 PAPER_GUARD = {"compare": "fresh", "compare_batch": None, "z": 0.0}
+# the paper's rule ("decides solely based on the expected future loss value of both optimizers") under each
+# literal reading of where that loss is estimated: the optimizer's name, by the minibatch it compares on
+READINGS = {"fresh": "lgl2o-paper", "same": "lgl2o-paper-same", "next": "lgl2o-paper-next"}
+ORDER = ["sgd", "adam", "l2o", "gl2o", "lgl2o-sgd", "lgl2o-adam", *READINGS.values()]
 
 
-def comparison_optimizers(net, lrs: dict, guard: dict | None = None) -> dict:
-    """The optimizers of every comparison figure, keyed by the names that fix their colours."""
+def reading_guard(reading: str) -> dict:
+    """LGL2O's settings for the paper's rule under ``reading`` (a key of ``READINGS``)."""
+    if reading not in READINGS:
+        raise ValueError(f"unknown reading {reading!r}; allowed: {', '.join(READINGS)}")
+    return {**PAPER_GUARD, "compare": reading}
+
+
+def comparison_optimizers(net, lrs: dict, guard: dict | None = None, readings=("fresh",)) -> dict:
+    """The optimizers of every comparison figure, keyed by the names that fix their colours: the main ones,
+    then the paper's rule under each of ``readings`` that the main guard is not already."""
     guard = {**PAPER_GUARD, **(guard or {})}
     sgd_lr = float(lrs["sgd"])
     opts = {
@@ -111,8 +123,9 @@ def comparison_optimizers(net, lrs: dict, guard: dict | None = None) -> dict:
         "lgl2o-sgd": LGL2O(L2O(net), SGD(sgd_lr), **guard),
         "lgl2o-adam": LGL2O(L2O(net), Adam(lrs["adam"]), **guard),
     }
-    if guard != PAPER_GUARD:
-        opts["lgl2o-paper"] = LGL2O(L2O(net), SGD(sgd_lr), **PAPER_GUARD)
+    for reading in readings:
+        if reading_guard(reading) != guard:
+            opts[READINGS[reading]] = LGL2O(L2O(net), SGD(sgd_lr), **reading_guard(reading))
     return opts
 
 

@@ -19,6 +19,8 @@ COLORS = {
     "lgl2o-sgd": "#2ca02c",
     "lgl2o-adam": "#17becf",
     "lgl2o-paper": "#8c564b",
+    "lgl2o-paper-same": "#e377c2",
+    "lgl2o-paper-next": "#bcbd22",
     "lgl2o-next": "#98df8a",
     # the convex-guarantee figure
     "gd": "#1f77b4",

@@ -40,11 +40,19 @@ def test_proposal_share_is_weighted_by_interval_length():
     assert summary.proposal_share(_table()) == pytest.approx(0.1)
 
 
-def test_paper_literal_guard_is_added_only_when_the_main_guard_differs():
+def test_each_reading_of_the_paper_rule_is_added_only_when_the_main_guard_differs():
     net, lrs = LSTMOptimizer(), {"sgd": 3.0, "adam": 0.01}
-    assert set(runs.comparison_optimizers(net, lrs)) == set(runs.ORDER) - {"lgl2o-paper"}
+    main = set(runs.ORDER) - set(runs.READINGS.values())
+    assert set(runs.comparison_optimizers(net, lrs)) == main
     opts = runs.comparison_optimizers(net, lrs, guard={"compare": "next"})
     assert opts["lgl2o-paper"].compare == "fresh" and opts["lgl2o-sgd"].compare == "next"
+    opts = runs.comparison_optimizers(net, lrs, guard={"compare": "next"}, readings=runs.READINGS)
+    assert set(opts) == main | {"lgl2o-paper", "lgl2o-paper-same"}  # next is the main guard's own reading
+    same = opts["lgl2o-paper-same"]
+    assert (same.compare, same.z, same.compare_batch, type(same.fallback).__name__) == ("same", 0.0, None, "SGD")
+    assert same.fallback.lr == 3.0
+    with pytest.raises(ValueError, match="unknown reading 'nxt'; allowed: fresh, same, next"):
+        runs.comparison_optimizers(net, lrs, readings=["nxt"])
 
 
 def test_tuned_rates_from_stage_01_file(tmp_path):

@@ -61,6 +61,8 @@ _LONG_RUN = _section("06_long_horizon")["run"]
     ("03_in_distribution", {"guard": {"compare": "average"}}, "unknown compare 'average'; allowed: fresh, full, same, next"),
     ("03_in_distribution", {"guard": {"compare": "fresh", "temperature": 1}}, "unknown parameter(s) temperature"),
     ("03_in_distribution", {"guard": {"fallback": "adam"}}, "fallback belong(s) to an ablation variant"),
+    ("03_in_distribution", {"readings": ["fresh", "nxt"]}, "readings=['fresh', 'nxt']: a list of distinct items of fresh, same, next"),
+    ("03_in_distribution", {"readings": ["same", "same"]}, "readings=['same', 'same']: a list of distinct"),
     ("03_in_distribution", {"l2o_checkpoint": "models/nothing"}, "models/nothing.pt does not exist"),
     ("03_in_distribution", {"rates": "results/none.json"}, "tuned rates come from stage 01"),
     ("03_in_distribution", {"device": "tpu"}, "device='tpu'"),
@@ -75,6 +77,8 @@ _LONG_RUN = _section("06_long_horizon")["run"]
     ("06_long_horizon", {"checkpoint_every": 10}, "unknown parameter(s) checkpoint_every (a misspelling?)"),
     ("06_long_horizon", {"run": {**_LONG_RUN, "guard": {"compare": "fresh"}}, "steps": {"sgd": 10, "lgl2o-paper": 10}},
      "lgl2o-paper runs only beside a guard"),
+    ("06_long_horizon", {"run": {**_LONG_RUN, "guard": {"compare": "same"}}, "steps": {"lgl2o-paper-same": 10}},
+     "lgl2o-paper-same runs only beside a guard configured otherwise"),
     ("06_long_horizon", {"run": {**_LONG_RUN, "checkpoint_every": 0}}, "long_horizon.run.checkpoint_every=0"),
 ])
 def test_a_bad_parameter_fails_naming_it(name, change, message):
