@@ -26,7 +26,7 @@ def main(argv=None) -> int:
     spec = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.settings)}
     name = "-".join(f"{k}{v}" for k, v in spec.items())
     _, cfg = stage_config("09_guard_ablation", args.task)
-    cfg = dataclasses.replace(cfg, guards={name: GuardConfig.from_dict(spec, name)})
+    cfg = dataclasses.replace(cfg, guards={name: GuardConfig.from_dict(spec, name)}, gl2o={})  # the variant alone
     start = time.perf_counter()
     _, summary, _ = run_ablation(cfg, progress=False, references=False)
     print(json.dumps(summary, indent=1))

@@ -109,6 +109,9 @@ def _check_graphable(opt, params, state):
                              "cannot update host state; run it with the eager engine")
     if getattr(opt, "compare", None) == "next":
         raise GraphError(_NEXT)
+    if getattr(opt, "audit_every", None) is not None:
+        raise GraphError("LGL2O(audit_every=...) decides on the host, once a window, whether to audit; it cannot "
+                         "be captured as one step's graph: run it with the eager engine")
 
 
 class GraphEngine:

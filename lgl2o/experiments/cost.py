@@ -20,6 +20,7 @@ from ..optim.guards import GL2O, LGL2O
 from ..problems.tasks import MLP
 from .config import Config, checked, dataset, device, positive
 from .l2o_step import l2o_step
+from .runs import READINGS, ComparisonGuard, reading_guard
 from .summary import save_summary
 
 
@@ -33,16 +34,20 @@ class CostConfig(Config):
     repeats: int = field(metadata=checked(positive))
     l2o_step: str = field(default="fast", metadata=checked(l2o_step))
     device: str = field(default="cpu", metadata=checked(device))
+    guard: ComparisonGuard = field(default_factory=ComparisonGuard)  # the comparisons' (shared.guard)
 
 
-def cost_optimizers(net, lr_sgd=3.0, lr_adam=0.01) -> dict:
-    """Every optimizer whose cost stage 08 measures (the weights and rates do not change the cost)."""
-    return {
+def cost_optimizers(net, guard: dict | None = None, lr_sgd=3.0, lr_adam=0.01) -> dict:
+    """Every optimizer whose cost stage 08 measures (the weights and rates do not change the cost): those of
+    the comparisons, LGL2O with ``guard``'s settings (None: LGL2O's defaults), and the paper's rule under
+    each reading (``runs.READINGS``; on the next step's batch the next gradient reuses a forward pass)."""
+    guard = guard or {}
+    opts = {
         "sgd": SGD(lr_sgd), "adam": Adam(lr_adam), "l2o": L2O(net), "gl2o": GL2O(L2O(net), lr=lr_sgd),
-        "lgl2o-sgd": LGL2O(L2O(net), SGD(lr_sgd)), "lgl2o-adam": LGL2O(L2O(net), Adam(lr_adam)),
-        # the comparison on the next step's batch, whose forward pass the next gradient reuses
-        "lgl2o-next": LGL2O(L2O(net), SGD(lr_sgd), compare="next"),
+        "lgl2o-sgd": LGL2O(L2O(net), SGD(lr_sgd), **guard), "lgl2o-adam": LGL2O(L2O(net), Adam(lr_adam), **guard),
     }
+    opts.update({name: LGL2O(L2O(net), SGD(lr_sgd), **reading_guard(r)) for r, name in READINGS.items()})
+    return opts
 
 
 @torch.no_grad()
@@ -88,13 +93,14 @@ def time_interleaved(task, opts: dict, seeds, *, steps, repeats, warmup=5) -> di
     return times
 
 
-def cost_table(task, net, seeds, *, steps, repeats, engine="eager"):
-    """Per optimizer: ms per step, ratio to SGD, forward and backward passes per step (a DataFrame).
-    With the graph engine, ms is NaN where a graph cannot hold the step."""
+def cost_table(task, net, seeds, *, steps, repeats, engine="eager", guard: dict | None = None):
+    """Per optimizer of ``cost_optimizers`` (LGL2O with ``guard``'s settings): ms per step, ratio to SGD,
+    forward and backward passes per step (a DataFrame). With the graph engine, ms is NaN where a graph
+    cannot hold the step."""
     from ..engine.graphs import GraphError
 
     rows = []
-    for name, opt in cost_optimizers(net).items():
+    for name, opt in cost_optimizers(net, guard).items():
         try:
             ms, f, b = time_steps(task, opt, seeds, steps=steps, repeats=repeats, engine=engine)
         except GraphError:
@@ -113,11 +119,11 @@ def run_cost(cfg: CostConfig, out_dir=None):
     task = MLP(cfg.dataset, device=cfg.device)
     net = LSTMOptimizer().to(cfg.device)
     cost = cost_table(task, make_step(net, cfg.l2o_step), list(range(cfg.seeds)), steps=cfg.steps,
-                      repeats=cfg.repeats)
+                      repeats=cfg.repeats, guard=cfg.guard.to_dict())
     machine = f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, {cfg.device}"
     if out_dir is not None:
         io.write_csv(cost, f"{out_dir}/cost.csv")
         save_summary({"machine": machine, "task": task.name, "l2o_step": cfg.l2o_step,
-                       "malloc_keeps_freed_memory": malloc_tuned,
+                       "malloc_keeps_freed_memory": malloc_tuned, "guard": cfg.guard.to_dict(),
                        "per_step": cost.set_index("optimizer").to_dict("index")}, out_dir)
     return cost, machine, task

@@ -8,10 +8,12 @@ A variant is LGL2O's settings plus its fallback, as in params.yaml::
 tuned rate unless ``fallback_lr`` is given). Every variant runs beside the references (SGD, Adam, the
 L2O alone, GL2O) on the same seeds and batches, and is summarised by its loss early (where the L2O is
 fast) and late (where SGD wins), the share of steps on which it took the L2O, and the passes it spends.
+GL2O runs at more settings than the reference's (``gl2o``: named settings of ``optim.guards.GL2O``, each as
+``gl2o[<name>]``), so that a verdict against GL2O says how much it depends on GL2O's own settings.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -19,22 +21,45 @@ import pandas as pd
 
 from ..l2o.optimizer import L2O
 from ..optim.baselines import SGD, Adam
-from ..optim.guards import LGL2O
-from .config import ConfigError
+from ..optim.guards import GL2O, LGL2O
+from .config import Config, ConfigError, given
 from .runs import GuardConfig, RunConfig, comparison_optimizers, evaluate_and_save, prepare
+
+
+@dataclass(frozen=True)
+class GL2OConfig(Config):
+    """A setting of GL2O (``optim.guards.GL2O``'s keywords); keys not given take its defaults (the EMA rule,
+    delta = theta = 0.1, window 10: the reference ``gl2o``). Checked by GL2O's own constructor."""
+
+    delta: float | None = None
+    theta: float | None = None
+    mu_rule: str | None = None
+    window: int | None = None
+
+    def validate(self, where):
+        try:
+            GL2O(None, lr=1.0, **given(self))
+        except ValueError as e:
+            raise ConfigError(f"{where}: {e}") from None
+
+    def to_dict(self) -> dict:
+        return given(self)
+
 
 @dataclass(frozen=True, kw_only=True)
 class AblationConfig(RunConfig):
-    """Stage 09: guard variants beside the references on one task."""
+    """Stage 09: guard variants beside the references (and GL2O at more settings) on one task."""
 
     guards: dict[str, GuardConfig]
+    gl2o: dict[str, GL2OConfig] = field(default_factory=dict)
 
     def validate(self, where):
         if not self.guards:
             raise ConfigError(f"{where}.guards: name at least one guard variant")
 
     def to_dict(self) -> dict:
-        return {**super().to_dict(), "guards": {k: v.to_dict() for k, v in self.guards.items()}}
+        return {**super().to_dict(), "guards": {k: v.to_dict() for k, v in self.guards.items()},
+                "gl2o": {k: v.to_dict() for k, v in self.gl2o.items()}}
 
 
 REFERENCES = ("sgd", "adam", "l2o", "gl2o")
@@ -42,6 +67,15 @@ REFERENCES = ("sgd", "adam", "l2o", "gl2o")
 
 def variant_name(name: str) -> str:
     return f"lgl2o[{name}]"
+
+
+def gl2o_name(name: str) -> str:
+    return f"gl2o[{name}]"
+
+
+def kind(optimizer: str) -> str:
+    """"reference", "gl2o" (GL2O at another setting) or "variant" (an LGL2O variant)."""
+    return "reference" if optimizer in REFERENCES else "gl2o" if optimizer.startswith("gl2o[") else "variant"
 
 
 def variant_optimizer(net, lrs: dict, spec: GuardConfig) -> LGL2O:
@@ -52,11 +86,14 @@ def variant_optimizer(net, lrs: dict, spec: GuardConfig) -> LGL2O:
     return LGL2O(L2O(net), step, **spec)
 
 
-def ablation_optimizers(net, lrs: dict, variants: dict[str, GuardConfig], references: bool = True) -> dict:
-    """The references (SGD, Adam, L2O, GL2O at the tuned rates; unless ``references`` is False) and one
-    LGL2O per variant."""
+def ablation_optimizers(net, lrs: dict, variants: dict[str, GuardConfig], references: bool = True,
+                        gl2o: dict[str, GL2OConfig] | None = None) -> dict:
+    """The references (SGD, Adam, L2O, GL2O at the tuned rates; unless ``references`` is False), GL2O at
+    each setting of ``gl2o`` (its fallback SGD at the tuned rate, as the reference's), and one LGL2O per
+    variant."""
     refs = comparison_optimizers(net, lrs) if references else {}
     opts = {name: refs[name] for name in REFERENCES if name in refs}
+    opts.update({gl2o_name(n): GL2O(L2O(net), lr=float(lrs["sgd"]), **spec.to_dict()) for n, spec in (gl2o or {}).items()})
     opts.update({variant_name(n): variant_optimizer(net, lrs, spec) for n, spec in variants.items()})
     return opts
 
@@ -67,11 +104,13 @@ def run_ablation(cfg: AblationConfig, out_dir=None, progress=True, references: b
     ``metrics.json`` there."""
     run = prepare(cfg)
     lrs, problem = run.lrs, run.problem
-    optimizers = ablation_optimizers(run.net, lrs, cfg.guards, references)
+    optimizers = ablation_optimizers(run.net, lrs, cfg.guards, references, cfg.gl2o)
     table, summary = evaluate_and_save(problem, optimizers, steps=cfg.steps, seeds=cfg.seeds, log_every=cfg.log_every,
                                        report_steps=cfg.report_steps, out_dir=out_dir,
                                        meta={"lr": lrs, "l2o": str(cfg.l2o_checkpoint),
-                                             "variants": {name: v.to_dict() for name, v in cfg.guards.items()}},
+                                             "variants": {name: v.to_dict() for name, v in cfg.guards.items()},
+                                             **({"gl2o": {n: v.to_dict() for n, v in cfg.gl2o.items()}}
+                                                if cfg.gl2o else {})},
                                        progress=progress)
     return table, summary, problem
 
@@ -84,7 +123,7 @@ def tidy_summary(table: pd.DataFrame, summary: dict) -> pd.DataFrame:
     for name, e in summary.items():
         for key, v in e.items():
             if key.startswith("full_loss@"):
-                rows.append({"optimizer": name, "kind": "reference" if name in REFERENCES else "variant",
+                rows.append({"optimizer": name, "kind": kind(name),
                              "step": int(key.split("@")[1]), "mean": v["mean"], "ci_low": v["ci95"][0],
                              "ci_high": v["ci95"][1], "share": e.get("proposal_share", np.nan),
                              "fwd_per_step": end.fwd[name], "bwd_per_step": end.bwd[name],

@@ -12,6 +12,12 @@ iterate, the fallback (one SGD step at ``lr``) against the overconfident proposa
 training example once; the guard's decision (``decision.proposal_is_better``) is then drawn on
 ``trials`` fresh comparison batches of each size (with replacement, as the guard's fresh batch).
 
+``audit_survival`` measures what ``LossGuard``'s audit (``optim.torch_guard``) leaves of such an acceptance:
+the overconfident proposal taken at the first step of a window and the fallback's SGD steps for the rest
+of it, then the audit (is the mean loss on a fixed audit set of n examples at the window's end no higher
+than at its start?) drawn on ``trials`` audit sets of each size: the share that passes is the share of
+acceptances the audit would keep.
+
     python -m lgl2o.experiments.guard_safety [--train-steps N]   # prints the tables of docs/guard.md
 """
 from __future__ import annotations
@@ -81,6 +87,33 @@ def acceptance(dataset: str = "mnist", *, train_steps: int = 2000, lr: float = 3
     return pd.DataFrame(rows)
 
 
+def audit_survival(dataset: str = "mnist", *, train_steps: int = 2000, lr: float = 3.0, scales=(10.0, 30.0),
+                   audit_every: int = 16, sizes=(64, 256, 1024), trials: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """One row per (scale, audit size): the share of ``trials`` audit sets (drawn without replacement, a
+    fixed set per run) on which the window that took the overconfident proposal first and then
+    ``audit_every - 1`` SGD steps passes the audit, with the full-training-set losses at the window's start
+    and end."""
+    task = MLP(dataset)
+    x, _ = trained(task, train_steps, lr, seed)
+    start = _per_example(task, x)
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for scale in scales:
+        eng = EagerEngine(task, SGD(lr), [seed])
+        for _ in range(train_steps + 1):  # the same minibatch stream: the window's steps follow the study's
+            eng.oracle.advance()
+        eng.params = overconfident(task, x, scale)
+        for _ in range(audit_every - 1):
+            eng.step()
+        end = _per_example(task, eng.params)
+        for n in sizes:
+            idx = torch.stack([torch.randperm(task.n_train, generator=g)[:n] for _ in range(trials)])
+            passed = start[idx].mean(1) >= end[idx].mean(1)
+            rows.append({"scale": scale, "n": n, "audit_every": audit_every, "survives": float(passed.double().mean()),
+                         "full_loss_start": float(start.mean()), "full_loss_end": float(end.mean())})
+    return pd.DataFrame(rows)
+
+
 def smallest_safe(table: pd.DataFrame, risk: float = 0.01) -> dict:
     """Per test, the smallest comparison size whose acceptance of the proposal is at most ``risk`` in
     every scale (math.inf if none of the sizes is)."""
@@ -109,6 +142,13 @@ def main(argv=None) -> int:
         wide["(1-f)^n"] = g.groupby("n").no_bad_example.first()
         print(wide.to_string(float_format=lambda v: f"{v:.4f}"))
     print("\nsmallest comparison with acceptance <= 1% at every scale:", smallest_safe(table))
+    audit = audit_survival(args.dataset, train_steps=args.train_steps, trials=args.trials)
+    print(f"\nthe audit (LossGuard's, every {audit.audit_every.iloc[0]} steps): the proposal taken at a window's first "
+          "step, SGD for the rest; share of fixed audit sets of n examples on which the window passes")
+    for scale, g in audit.groupby("scale"):
+        print(f"output layer x{scale:g}: full loss {g.full_loss_start.iloc[0]:.3f} at the window's start, "
+              f"{g.full_loss_end.iloc[0]:.3f} at its end; survives: "
+              + ", ".join(f"n={r.n} {r.survives:.4f}" for r in g.itertuples()))
     return 0
 
 

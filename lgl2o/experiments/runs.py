@@ -35,7 +35,8 @@ from .l2o_step import l2o_step
 from .summary import save_summary, summarize
 
 FALLBACKS = ("sgd", "adam")  # an ablation variant's fallback optimizer
-GUARD_KEYS = ("compare", "compare_batch", "z", "test", "reset_proposal_on_fallback", "max_fallback_increase")
+GUARD_KEYS = ("compare", "compare_batch", "z", "test", "reset_proposal_on_fallback", "max_fallback_increase",
+              "audit_every", "audit_batch")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class GuardConfig(Config):
     test: str | None = None
     reset_proposal_on_fallback: bool | None = None
     max_fallback_increase: float | None = None
+    audit_every: int | None = None
+    audit_batch: int | None = None
     fallback: str | None = field(default=None, metadata=checked(one_of(FALLBACKS)))
     fallback_lr: float | None = field(default=None, metadata=checked(positive))
 

@@ -12,6 +12,7 @@ import math
 
 import torch
 
+from . import audit
 from .candidates import pick
 from .decision import TESTS, proposal_is_better, refuse_fallback
 from .protocol import Guard, check_positive, map_state, where_runs
@@ -21,19 +22,24 @@ class LGL2O(Guard):
     """Loss-Guarded L2O: keep whichever candidate has the lower estimated loss.
 
     Both candidates come from the same gradient at x. Their losses are estimated on ``compare``:
-      "fresh": a fresh minibatch of ``compare_batch`` examples from the guard's own stream (the
-               paper-literal choice; common random numbers: one batch for both candidates);
+      "fresh": a fresh minibatch of ``compare_batch`` examples from the guard's own stream (common
+               random numbers: one batch for both candidates);
       "full":  the whole training set (the exact expected loss, a reference);
       "same":  the minibatch the gradient was computed on;
       "next":  the next step's minibatch; the winner's forward pass is reused by the next gradient,
                so the comparison costs one forward pass net.
-    The proposal is taken only if it is finite, its mean loss is lower, and ``test`` ("mean": a paired
-    test with ``z`` standard errors; "sign": a sign test; ``decision.proposal_is_better``) is confident of
-    it. Heavy-tailed differences inflate the mean test's standard error exactly when one candidate is
+    "fresh", "same" and "next" with z = 0 are the three literal readings of the paper's rule (the
+    abstract does not say where the expected loss is estimated). The proposal is taken only if it is
+    finite, its mean loss is lower, and ``test`` ("mean": a paired test with ``z`` standard errors;
+    "sign": a sign test; ``decision.proposal_is_better``) is confident of it. Heavy-tailed differences inflate the mean test's standard error exactly when one candidate is
     catastrophic, so that test can keep a diverging fallback step; the sign test's threshold does not
     depend on the size of the differences.
     Ties go to the fallback. Non-finite candidates (``decision.choose``): a finite candidate beats a
     non-finite one; where both are non-finite the current iterate is kept (``info["kept_current"]``).
+
+    ``audit_every`` (default None: off) checks each acceptance afterwards (``optim.audit``): every
+    ``audit_every`` steps a run that took the proposal compares its loss on a fixed audit set of
+    ``audit_batch`` examples with that at its last audit point, and returns there if it rose.
 
     ``max_fallback_increase`` (default None: off) refuses a catastrophic fallback step: when the fallback
     candidate's estimated loss is above (1 + max_fallback_increase) times the current iterate's on the
@@ -51,7 +57,8 @@ class LGL2O(Guard):
 
     def __init__(self, proposal, fallback, compare: str = "fresh", compare_batch: int | None = None,
                  z: float = 0.0, reset_proposal_on_fallback: bool = False, test: str = "mean",
-                 max_fallback_increase: float | None = None):
+                 max_fallback_increase: float | None = None, audit_every: int | None = None,
+                 audit_batch: int = 1024):
         if compare not in self.COMPARE:
             raise ValueError(f"unknown compare {compare!r}; allowed: {', '.join(self.COMPARE)}")
         if test not in self.TESTS:
@@ -67,13 +74,27 @@ class LGL2O(Guard):
         cap = max_fallback_increase
         if cap is not None and not (isinstance(cap, (int, float)) and math.isfinite(cap) and cap >= 0):
             raise ValueError(f"max_fallback_increase must be None or a finite number >= 0, got {cap!r}")
+        if audit_every is not None:
+            check_positive("audit_every", audit_every)
+            if int(audit_every) != audit_every:
+                raise ValueError(f"audit_every must be None or a positive integer, got {audit_every!r}")
+        check_positive("audit_batch", audit_batch)
         self.proposal, self.fallback = proposal, fallback
         self.compare, self.compare_batch, self.z, self.test = compare, compare_batch, float(z), test
         self.reset = reset_proposal_on_fallback
         self.max_fallback_increase = max_fallback_increase
+        self.audit_every = None if audit_every is None else int(audit_every)
+        self.audit_batch = int(audit_batch)
 
     def init(self, params):
-        return {"proposal": self.proposal.init(params), "fallback": self.fallback.init(params)}
+        state = {"proposal": self.proposal.init(params), "fallback": self.fallback.init(params)}
+        if self.audit_every is not None:
+            state["audit"] = audit.init(params)
+        return state
+
+    def _audited(self, state, new, take, oracle):
+        """(the iterate, the audit's state, the runs rolled back) after the audit's part of the step."""
+        return audit.end_step(state["audit"], new, take, oracle, self.audit_every, self.audit_batch)
 
     def _losses(self, oracle, yp, yf):
         """Per-run (mean proposal loss, mean fallback loss, whether the test is confident the proposal is
@@ -96,6 +117,8 @@ class LGL2O(Guard):
         yf, sf, _ = self.fallback.step(params, state["fallback"], grad, oracle)
         lp, lf, confident, batch, passes = self._losses(oracle, yp, yf)
         info = {}
+        if self.audit_every is not None:  # after a failed audit: the fallback alone
+            lp = torch.where(audit.benched(state["audit"]), math.nan, lp)
         if self.max_fallback_increase is not None:  # the current iterate's loss on the same examples
             current = (oracle.full_loss(params) if self.compare == "full"
                        else oracle.losses((params,), batch)[0].mean(1))
@@ -103,13 +126,17 @@ class LGL2O(Guard):
             confident = confident | refuse
             info["refused_fallback"] = refuse
         new, take, keep = pick(confident, yp, yf, params, lp, lf, native=self.native_choice)
+        out, candidate = {}, ~keep  # the runs whose iterate is a candidate (whose forward pass can be reused)
+        if self.audit_every is not None:
+            new, out["audit"], info["rolled_back"] = self._audited(state, new, take, oracle)
+            candidate = candidate & ~info["rolled_back"]
         if passes is not None:
             ep, cp, ef, cf = passes
-            oracle.keep_forward(new, batch, take, (ep, cp), (ef, cf), valid=~keep)
+            oracle.keep_forward(new, batch, take, (ep, cp), (ef, cf), valid=candidate)
         if self.reset:
             sp = map_state(lambda v: where_runs(take, v, torch.zeros_like(v)) if v.dim() else v, sp)
-        return new, {"proposal": sp, "fallback": sf}, {"took_proposal": take, "kept_current": keep,
-                                                       "loss_proposal": lp, "loss_fallback": lf, **info}
+        return new, {"proposal": sp, "fallback": sf, **out}, {"took_proposal": take, "kept_current": keep,
+                                                              "loss_proposal": lp, "loss_fallback": lf, **info}
 
 
 MU_RULES = ("ema", "geometric", "recent_term", "recent_max")

@@ -6,13 +6,16 @@ version to read, and to change first; the fast one is then brought level with it
 Here each candidate's loss is one ``Oracle.forward`` (with its backward cache), finiteness is
 ``isfinite().all(1)``, and the choice is ``decision.choose`` with ``where``; the fast guard gets both losses
 from one gather (``Oracle.losses``) and makes the choice in one C pass (``candidates.pick``).
-``reset_proposal_on_fallback`` is not part of the definition.
+``reset_proposal_on_fallback`` is not part of the definition; the audit (``audit_every``) is the same code
+in both (``optim.audit``), applied after the choice.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
-from . import decision
+from . import audit, decision
 from .guards import LGL2O
 from .protocol import where_runs
 
@@ -38,14 +41,20 @@ class ReferenceLGL2O(LGL2O):
         yp, sp, _ = self.proposal.step(params, state["proposal"], grad, oracle)
         yf, sf, _ = self.fallback.step(params, state["fallback"], grad, oracle)
         lp, lf, confident, fwd = self._losses(oracle, yp, yf)
+        if self.audit_every is not None:  # after a failed audit: the fallback alone
+            lp = torch.where(audit.benched(state["audit"]), math.nan, lp)
         if self.max_fallback_increase is not None:
             current = oracle.full_loss(params) if fwd is None else oracle.forward(params, fwd[0])[0].mean(1)
             confident = confident | decision.refuse_fallback(lp, lf, current, confident, self.max_fallback_increase)
         take, keep = decision.choose(confident, torch.isfinite(lp) & torch.isfinite(yp).all(1),
                                      torch.isfinite(lf) & torch.isfinite(yf).all(1))
         new = where_runs(take, yp, where_runs(keep, params, yf))
+        out, info, candidate = {}, {}, ~keep
+        if self.audit_every is not None:
+            new, out["audit"], info["rolled_back"] = self._audited(state, new, take, oracle)
+            candidate = candidate & ~info["rolled_back"]
         if fwd is not None and self.compare == "next":
             batch, ep, cp, ef, cf = fwd
-            oracle.keep_forward(new, batch, take, (ep, cp), (ef, cf), valid=~keep)
-        return new, {"proposal": sp, "fallback": sf}, {"took_proposal": take, "kept_current": keep,
-                                                       "loss_proposal": lp, "loss_fallback": lf}
+            oracle.keep_forward(new, batch, take, (ep, cp), (ef, cf), valid=candidate)
+        return new, {"proposal": sp, "fallback": sf, **out}, {"took_proposal": take, "kept_current": keep,
+                                                              "loss_proposal": lp, "loss_fallback": lf, **info}

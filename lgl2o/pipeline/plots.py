@@ -21,13 +21,20 @@ COLORS = {
     "lgl2o-paper": "#8c564b",
     "lgl2o-paper-same": "#e377c2",
     "lgl2o-paper-next": "#bcbd22",
-    "lgl2o-next": "#98df8a",
     # the convex-guarantee figure
     "gd": "#1f77b4",
     "lgl2o(l2o)": "#2ca02c",
     "lgl2o(random)": "#e377c2",
     "lgl2o(divergent)": "#bcbd22",
 }
+
+
+# legend labels that differ from the optimizer's key: the paper's rule is named by its reading
+LABELS = {"lgl2o-paper": "lgl2o-paper-fresh"}
+
+
+def label(name: str) -> str:
+    return LABELS.get(name, name)
 
 
 def color(name: str) -> str:
@@ -106,7 +113,7 @@ def loss_curves(df, metric: str = "full_loss", title: str = "", order=None):
         if g.empty:
             continue
         n_div = int(g.groupby("seed").diverged_at.first().ge(0).sum()) if "diverged_at" in g else 0
-        b = _plot_band(ax, g, metric, name, label=name + (f" ({n_div} diverged)" if n_div else ""))
+        b = _plot_band(ax, g, metric, name, label=label(name) + (f" ({n_div} diverged)" if n_div else ""))
         if n_div:
             ax.plot(b[-1:, 0] + 1, b[-1:, 1], "x", color=color(name), ms=9, mew=2)
     ax.set(xscale="log", yscale="log", xlabel="step + 1", ylabel=metric.replace("_", " "), title=title)
@@ -116,7 +123,7 @@ def loss_curves(df, metric: str = "full_loss", title: str = "", order=None):
         for name in guards:
             g = df[(df.optimizer == name) & df.proposal_share.notna()]
             m = g.groupby("step").proposal_share.mean()
-            ax2.plot(m.index + 1, m.values, color=color(name), label=name, lw=1.4)
+            ax2.plot(m.index + 1, m.values, color=color(name), label=label(name), lw=1.4)
         ax2.set(xscale="log", ylim=(-0.03, 1.03), xlabel="step + 1", ylabel="share of steps taking the L2O proposal",
                 title="guard decisions (mean over seeds, per logging interval)")
         ax2.legend(fontsize=8)
@@ -196,7 +203,9 @@ def ablation_dots(tidy, title: str = ""):
     axes = axes[0]
 
     def dot_color(n):
-        return color(n) if n in COLORS else color("lgl2o-adam" if "adam" in n else "lgl2o-sgd")
+        if n in COLORS or n.startswith("gl2o["):
+            return color(n.split("[")[0])
+        return color("lgl2o-adam" if "adam" in n else "lgl2o-sgd")
 
     for ax, step in zip(axes, steps):
         t = tidy[tidy.step == step]

@@ -388,7 +388,9 @@ class NanOnRun1(O.SGD):
 @pytest.mark.parametrize("proposal", ["sgd", "nan-on-run-1", "l2o"])
 @pytest.mark.parametrize("kw", [{}, {"z": 2.0}, {"compare": "same"}, {"compare": "next", "z": 1.0},
                                 {"compare_batch": 512, "z": 2.0}, {"test": "sign", "z": 1.0},
-                                {"z": 2.0, "max_fallback_increase": 0.0}, {"compare": "full"}],
+                                {"z": 2.0, "max_fallback_increase": 0.0}, {"compare": "full"},
+                                {"compare_batch": 16, "audit_every": 4, "audit_batch": 256},
+                                {"compare": "next", "audit_every": 3, "audit_batch": 128}],
                          ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()) or "paper")
 def test_lgl2o_takes_the_decisions_of_the_forward_based_reference(proposal, kw):
     task = tasks.MLP("digits", hidden=(20,))

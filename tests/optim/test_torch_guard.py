@@ -373,3 +373,17 @@ def test_the_guard_steps_a_model_on_cuda():
 
         guard.step(closure, lambda: F.cross_entropy(model(d.x[cmp]), d.y[cmp], reduction="none"))
     assert all(p.is_cuda and torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_the_finiteness_check_sees_any_non_finite_element_and_only_those():
+    from lgl2o.optim.torch_guard import _finite
+
+    g = torch.Generator().manual_seed(0)
+    for n in (1, 7, 16, 17, 1000, 200_000):
+        for pos in (0, n // 3, n - 1):
+            for bad in (math.nan, math.inf, -math.inf):
+                t = torch.randn(n, generator=g)
+                t[pos] = bad
+                assert not _finite([torch.randn(3), t]), (n, pos, bad)
+    assert _finite([torch.full((5,), 3e38), torch.zeros(0), torch.randn(4, 4).double()])
+    assert _finite([torch.zeros(0)])

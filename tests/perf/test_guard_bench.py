@@ -1,4 +1,4 @@
-"""The guard's benchmark in a user's loop runs, times both variants on both models, and records the host."""
+"""The guard's benchmark in a user's loop runs, times every variant on both models, and records the host."""
 import json
 
 from lgl2o.perf import guard_bench
@@ -10,8 +10,10 @@ def test_the_guard_benchmark_prints_and_writes_its_figures(tmp_path, capsys, dat
     result = json.loads(out.read_text())
     assert set(result["models"]) == {"cnn", "mlp"} and result["host"]["cpu"]
     for model in result["models"].values():
-        assert set(model) == {"plain", "guard"}
-        assert model["plain"]["ratio"] == 1.0 and model["guard"]["ms"] > 0
-        assert model["guard"]["ratio_min"] <= model["guard"]["ratio"] <= model["guard"]["ratio_max"]
+        assert set(model) == {"plain", "guard", "audited"}
+        assert model["plain"]["ratio"] == 1.0
+        for variant in ("guard", "audited"):
+            assert model[variant]["ms"] > 0
+            assert model[variant]["ratio_min"] <= model[variant]["ratio"] <= model[variant]["ratio_max"]
     printed = capsys.readouterr().out
-    assert "x plain" in printed and "cnn    guard" in printed
+    assert "x plain" in printed and "cnn    guard" in printed and "mlp    audited" in printed
