@@ -2,15 +2,18 @@
 
     .venv/bin/python scripts/guard_cost.py versions [--rounds 21] [--steps 20]
     .venv/bin/python scripts/guard_cost.py gl2o [--rounds 21] [--steps 20]
+    .venv/bin/python scripts/guard_cost.py readings [--rounds 21] [--steps 20]
 
 ``versions``: three versions of LGL2O-SGD that take the same decisions (tests/optim/test_guards.py,
 test_candidates.py): "forward", ``optim.reference.ReferenceLGL2O`` (one ``forward`` per candidate, with
 the backward cache, and ``isfinite().all(1)``); "eager", the comparison through ``Oracle.losses`` and the
 choice by ``candidates.pick``'s PyTorch ops (``native_choice = False``); "native", the guard as it is
 (``pick`` in C on CPU). ``gl2o``: GL2O (SGD fallback at 3.0) against LGL2O-SGD as the stages configure it
-(z = 2). Beside the L2O (native step, untrained LSTM: the weights do not change the cost), on the MNIST
+(z = 2). ``readings``: GL2O against LGL2O-SGD (z = 2) and the paper's rule under each reading of
+``experiments.runs.READINGS`` (fresh, same, next). Beside the L2O (native step, untrained LSTM: the weights do not change the cost), on the MNIST
 MLP, one seed (``experiments.cost.time_interleaved``); prints each one's median ms per step and the median
-and range of the rounds' ratios to the L2O step (``versions``) or LGL2O-SGD's to GL2O's (``gl2o``).
+and range of the rounds' ratios to the L2O step (``versions``) or each guard's to GL2O's (``gl2o``,
+``readings``).
 """
 from __future__ import annotations
 
@@ -38,6 +41,19 @@ def _gl2o():
     return {"gl2o": lambda p, f: GL2O(p, lr=f.lr), "lgl2o-sgd": lambda p, f: LGL2O(p, f, z=2.0)}, "gl2o"
 
 
+def _readings():
+    from lgl2o.experiments.runs import READINGS, reading_guard
+    from lgl2o.optim.guards import LGL2O
+
+    guards, _ = _gl2o()
+    for reading, name in READINGS.items():
+        guards[name] = lambda p, f, r=reading: LGL2O(p, f, **reading_guard(r))
+    return guards, "gl2o"
+
+
+COMPARISONS = {"versions": _versions, "gl2o": _gl2o, "readings": _readings}
+
+
 def main(argv=None) -> int:
     from lgl2o.core.allocator import keep_freed_memory
     from lgl2o.experiments.cost import time_interleaved
@@ -48,11 +64,11 @@ def main(argv=None) -> int:
     from lgl2o.problems.tasks import MLP
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("comparison", choices=["versions", "gl2o"])
+    ap.add_argument("comparison", choices=list(COMPARISONS))
     ap.add_argument("--rounds", type=int, default=21)
     ap.add_argument("--steps", type=int, default=20)
     args = ap.parse_args(argv)
-    guards, base = _versions() if args.comparison == "versions" else _gl2o()
+    guards, base = COMPARISONS[args.comparison]()
     keep_freed_memory()
     step = make_step(LSTMOptimizer(), "native")
     t = time_interleaved(MLP("mnist"), {"l2o": L2O(step), **{k: g(L2O(step), SGD(3.0)) for k, g in guards.items()}},

@@ -2,13 +2,15 @@
 
     guard = LossGuard(model.parameters(), proposal=L2OTorch(model.parameters(), load_l2o()),
                       fallback=torch.optim.SGD(model.parameters(), lr=0.1))
-    for (x, y), (xc, yc) in zip(train_batches, comparison_batches):   # comparison batches of >= 1024
+    xa, ya = audit_set                                  # >= 1024 training examples, fixed for the run
+    for (x, y), (xc, yc) in zip(train_batches, comparison_batches):   # comparison batches: ~half as large
         def closure():              # as for L-BFGS: zero the grads, compute the loss, backward
             guard.zero_grad()
             loss = F.cross_entropy(model(x), y)
             loss.backward()
             return loss
-        guard.step(closure, compare=lambda: F.cross_entropy(model(xc), yc, reduction="none"))
+        guard.step(closure, compare=lambda: F.cross_entropy(model(xc), yc, reduction="none"),
+                   audit=lambda: F.cross_entropy(model(xa), ya, reduction="none"))
 
 Each step: one gradient at the current parameters (``closure``); the proposal optimizer and the fallback
 optimizer both step from it (both states advance, as in ``lgl2o.optim.guards.LGL2O``); ``compare`` (no
@@ -17,12 +19,12 @@ every call of a step) gives each candidate's per-example losses on a comparison 
 the gradient's. The proposal is kept if the paired test of ``optim.decision`` (the guard of the stages:
 ``test="mean"``, ``z=2``) is confident that its mean loss is lower.
 
-Why the comparison must be large (``python -m lgl2o.experiments.guard_safety``, docs/guard.md): a
-proposal that is much worse in expectation but better on most examples (e.g. an overconfident classifier,
-catastrophic on the 2% it misclassifies) wins every comparison batch that holds none of the bad examples,
-whatever the test; that happens with probability about (1 - f)^n for n comparison examples. ``min_examples``
-(default 1024, the size the study found safe) refuses smaller comparisons; lower it knowingly. The price,
-also measured there: out of distribution a larger comparison lets z = 2 follow a stalling L2O further.
+Why a small comparison is not safe on its own (``python -m lgl2o.experiments.guard_safety``, docs/guard.md):
+a proposal that is much worse in expectation but better on most examples (e.g. an overconfident
+classifier, catastrophic on the 2% it misclassifies) wins every comparison batch that holds none of the
+bad examples, whatever the test; that happens with probability about (1 - f)^n for n comparison examples.
+Without an audit, ``min_examples`` (default 1024, the size the study found safe) refuses smaller
+comparisons, at 5-16x the price of a plain step (docs/performance.md); lower it knowingly.
 A training set smaller than that is compared whole: ``whole_set=True`` says that ``compare`` returns every
 training example's loss, so the comparison is exact (no batch can miss the bad examples) and
 ``min_examples`` does not apply.

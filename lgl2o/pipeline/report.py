@@ -83,8 +83,8 @@ def total_hours(rows=None) -> float:
 
 def _durations() -> list[str]:
     rows = durations()
-    lines = [f"**Durations** — each executed notebook's papermill record, one stage at a time; in all "
-             f"{total_hours(rows):.1f} h", "", "| stage | minutes | run on | L2O step | CPU | threads |", "|---|---|---|---|---|---|"]
+    lines = [f"**Durations** — each executed notebook's papermill record, one stage at a time (2 threads), or "
+             f"two at once with one thread each (threads 1); in all {total_hours(rows):.1f} h", "", "| stage | minutes | run on | L2O step | CPU | threads |", "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['stage']} | {r['minutes']:.1f} | {r['date']} | {r['l2o_step']} | {r['cpu']} | {r['threads']} |")
     return lines + [""]
