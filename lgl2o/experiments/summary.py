@@ -64,7 +64,8 @@ def summary_table(summary: dict) -> pd.DataFrame:
 def headline(doc: dict) -> dict:
     """The measured numbers ``dvc metrics show`` lists for one stage, projected from its ``summary.json``
     document (which also records the task, seeds and rates): comparisons give each optimizer's final
-    full-training-set loss (mean over seeds), each guard's L2O share and the diverged seeds in all; the
+    full-training-set loss (mean over seeds), each guard's L2O share and the diverged seeds in all (an
+    ablation: its references' losses and the best of its variants and of GL2O's settings); the
     convex check its bound violations and the final gaps of the L2O alone and guarded; the cost table the
     L2O step against SGD's and the guard's step against the L2O's."""
     if "optimizers" in doc:
@@ -74,8 +75,16 @@ def headline(doc: dict) -> dict:
             last = max((k for k in e if k.startswith("full_loss@")), key=lambda k: int(k.split("@")[1]), default=None)
             if last is not None:
                 out["loss"][name] = e[last]["mean"]
-        if "variants" not in doc:  # an ablation's shares are in its summary and figure, not a dozen more columns
+        if "variants" not in doc:
             out["share"] = {name: e["proposal_share"] for name, e in ops.items() if "proposal_share" in e}
+            return out
+        # an ablation: its references, and the lowest final loss among its LGL2O variants and among GL2O's
+        # other settings; every loss and share is in its summary and figure, not two dozen more columns
+        losses = out["loss"]
+        out["loss"] = {name: v for name, v in losses.items() if "[" not in name}
+        out["best_loss"] = {family: min(v for name, v in losses.items() if name.startswith(prefix))
+                            for family, prefix in (("lgl2o_variant", "lgl2o["), ("gl2o_setting", "gl2o["))
+                            if any(name.startswith(prefix) for name in losses)}
         return out
     if "bound_violations" in doc:
         return {"bound_violations": doc["bound_violations"],

@@ -264,7 +264,8 @@ def test_a_shared_setting_reruns_exactly_the_stages_that_take_it(repo):
         p["shared"]["l2o_checkpoint"] = "models/other"
 
     pieces = [f"06_long_horizon_run@{o}-{s}" for o in ("adam", "gl2o", "l2o", "lgl2o-adam", "lgl2o-paper",
-                                                     "lgl2o-sgd", "sgd") for s in (0, 1)]
+                                                     "lgl2o-paper-next", "lgl2o-paper-same", "lgl2o-sgd", "sgd")
+              for s in (0, 1)]
     assert _changed(repo, task) == sorted(["01_tune_baselines", "03_in_distribution", "06_long_horizon", *pieces])
     assert _changed(repo, checkpoint) == sorted(
         ["03_in_distribution", "04_ood_data", "06_long_horizon", *pieces, "07_convex_guarantee",
