@@ -23,9 +23,16 @@ def test_the_headline_is_each_optimizers_final_loss_and_each_guards_share():
                  "share": {"lgl2o-sgd": pytest.approx(0.4)}, "diverged_seeds": 0}
 
 
-def test_an_ablation_headline_leaves_its_shares_to_the_summary():
-    doc = {"variants": {"z2": {}}, "optimizers": summarize(_table())}
-    assert set(headline(doc)) == {"loss", "diverged_seeds"}
+def test_an_ablation_headline_gives_its_references_and_the_best_of_each_family():
+    ops = {"sgd": 0.14, "l2o": 0.31, "gl2o": 0.15, "gl2o[a]": 0.21, "gl2o[b]": 0.144,
+           "lgl2o[z2]": 0.156, "lgl2o[paper]": 0.217}
+    doc = {"variants": {"z2": {}, "paper": {}},
+           "optimizers": {name: {"full_loss@2000": {"mean": v}, "diverged_seeds": 0, "proposal_share": 0.5}
+                          for name, v in ops.items()}}
+    assert headline(doc) == {"loss": {"sgd": 0.14, "l2o": 0.31, "gl2o": 0.15}, "diverged_seeds": 0,
+                             "best_loss": {"gl2o_setting": 0.144, "lgl2o_variant": 0.156}}
+    doc["optimizers"] = {k: v for k, v in doc["optimizers"].items() if not k.startswith("gl2o[")}
+    assert headline(doc)["best_loss"] == {"lgl2o_variant": 0.156}  # no other GL2O setting: no such column
 
 
 def test_the_cost_headline_is_the_two_ratios_the_claims_use():
