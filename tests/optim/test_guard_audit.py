@@ -1,7 +1,6 @@
 """LossGuard's audit: small per-step comparisons, each acceptance checked afterwards on a fixed audit set
 and rolled back when the audit loss went up (lgl2o.optim.torch_guard)."""
 import functools
-import io
 
 import pytest
 import torch
@@ -10,6 +9,8 @@ from torch.nn import functional as F
 
 from lgl2o.optim.torch_guard import LossGuard
 from lgl2o.problems import data
+from state_bytes import restore
+from state_bytes import saved as saved_state
 
 D = data.load("digits", "train")  # 1437 examples
 AUDIT = torch.randperm(len(D.y), generator=torch.Generator().manual_seed(7))[:1024]  # a fixed audit set
@@ -82,8 +83,7 @@ def _run(proposal="overconfident", audit=True, steps=200, compare=16, saved=None
     batches = [(torch.randint(len(D.y), (64,), generator=g), torch.randint(len(D.y), (compare,), generator=g))
                for _ in range(steps)]
     if saved is not None:
-        model.load_state_dict(torch.load(io.BytesIO(saved["model"]), weights_only=True))
-        guard.load_state_dict(torch.load(io.BytesIO(saved["guard"]), weights_only=True))
+        restore(saved, model=model, guard=guard)
         batches = batches[saved["done"]:]
     elif stop is not None:
         batches = batches[:stop]
@@ -152,20 +152,11 @@ def test_a_proposal_the_small_comparison_always_refuses_costs_no_audit():
     assert all(torch.equal(a, b) for a, b in zip(audited.parameters(), fallback_alone.parameters()))
 
 
-def _saved(model, guard, done):
-    out = {"done": done}
-    for key, obj in (("model", model.state_dict()), ("guard", guard.state_dict())):
-        buf = io.BytesIO()
-        torch.save(obj, buf)
-        out[key] = buf.getvalue()
-    return out
-
-
 @pytest.mark.parametrize("stop", [40, 57])  # mid-bench after a rollback, and mid-window
 def test_an_audited_run_resumes_bit_for_bit_with_its_window_and_counters(stop):
     whole, whole_guard, _ = _run(steps=120, audit_every=16)
     first, first_guard, _ = _run(steps=120, stop=stop, audit_every=16)
-    resumed, resumed_guard, _ = _run(steps=120, saved=_saved(first, first_guard, stop), audit_every=16)
+    resumed, resumed_guard, _ = _run(steps=120, saved=saved_state(stop, model=first, guard=first_guard), audit_every=16)
     assert all(torch.equal(a, b) for a, b in zip(whole.parameters(), resumed.parameters()))
     keys = ("steps", "proposals_taken", "audits", "rollbacks")
     assert [getattr(resumed_guard, k) for k in keys] == [getattr(whole_guard, k) for k in keys]

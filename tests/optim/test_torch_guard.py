@@ -1,5 +1,4 @@
 """LossGuard: the library guard in an ordinary PyTorch loop."""
-import io
 import math
 import warnings
 
@@ -13,6 +12,8 @@ from lgl2o.l2o.model import LSTMOptimizer
 from lgl2o.l2o.torch_optim import L2OTorch
 from lgl2o.optim.torch_guard import MIN_EXAMPLES, LossGuard
 from lgl2o.problems import data
+from state_bytes import restore
+from state_bytes import saved as saved_state
 
 
 def _model(seed=0):
@@ -251,18 +252,12 @@ def _resumable_run(steps, stop=None, saved=None):
                       torch.optim.Adam(model.parameters(), lr=0.01))
     d, batches = _batches(steps)
     if saved is not None:
-        model.load_state_dict(torch.load(io.BytesIO(saved["model"]), weights_only=True))
-        guard.load_state_dict(torch.load(io.BytesIO(saved["guard"]), weights_only=True))
+        restore(saved, model=model, guard=guard)
         batches = batches[saved["done"]:]
     elif stop is not None:
         batches = batches[:stop]
     _train(model, guard, batches, d)
-    out = {}
-    for key, obj in (("model", model.state_dict()), ("guard", guard.state_dict())):
-        buf = io.BytesIO()
-        torch.save(obj, buf)
-        out[key] = buf.getvalue()
-    return model, guard, {**out, "done": stop}
+    return model, guard, saved_state(stop, model=model, guard=guard)
 
 
 def test_a_run_resumed_from_the_state_dicts_equals_the_uninterrupted_one_bit_for_bit():
