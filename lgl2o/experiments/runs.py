@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from ..core import io
 from ..core.paths import repo_path
 from ..engine.loop import evaluate
@@ -34,6 +36,7 @@ from .config import (Config, ConfigError, TaskConfig, checked, device, given, l2
 from .l2o_step import l2o_step
 from .summary import save_summary, summarize
 
+FLOAT32_COLUMNS = ("batch_loss", "full_loss", "proposal_share")  # of engine.loop's table
 FALLBACKS = ("sgd", "adam")  # an ablation variant's fallback optimizer
 GUARD_KEYS = ("compare", "compare_batch", "z", "test", "reset_proposal_on_fallback", "max_fallback_increase",
               "audit_every", "audit_batch")
@@ -170,16 +173,38 @@ def resume_folder(resume_dir, l2o=None, **config) -> Path:
 
 
 def evaluate_and_save(problem, optimizers: dict, *, steps: int, seeds, log_every: int, report_steps=(), out_dir=None,
-                      meta: dict | None = None, progress=True, resume_dir=None, checkpoint_every: int = 0):
+                      meta: dict | None = None, progress=True, resume_dir=None, checkpoint_every: int = 0,
+                      done: pd.DataFrame | None = None):
     """Run ``optimizers`` on ``problem``, summarise, and with ``out_dir`` write ``curves.csv`` and
-    ``summary.json`` (the summary, with ``meta``) and its headline ``metrics.json``. Returns (table, summary)."""
+    ``summary.json`` (the summary, with ``meta``) and its headline ``metrics.json``. Returns (table, summary).
+
+    ``done``: the rows of an earlier run of the same settings (``kept_rows``); its optimizers are not run
+    again. Each optimizer's run depends on nothing else, so the table is the one a full run gives."""
+    kept = set() if done is None else set(done.optimizer)
+    todo = {name: opt for name, opt in optimizers.items() if name not in kept}
     # the full-training-set loss at every logged step (multiples of log_every and a log-spaced grid), so
     # that the first steps, where the L2O is fast, are drawn from measurements too
-    table = evaluate(problem, optimizers, steps=steps, seeds=seeds, log_every=log_every, full_every=1,
-                     progress=progress, resume=resume_dir, checkpoint_every=checkpoint_every)
+    ran = evaluate(problem, todo, steps=steps, seeds=seeds, log_every=log_every, full_every=1,
+                   progress=progress, resume=resume_dir, checkpoint_every=checkpoint_every) if todo else None
+    table = pd.concat([(ran if name in todo else done).query("optimizer == @name") for name in optimizers],
+                      ignore_index=True)
     summary = summarize(table, report_steps)
     if out_dir is not None:
         io.write_csv(table, f"{out_dir}/curves.csv")
         save_summary({"task": problem.name, **(meta or {}), "steps": steps, "seeds": list(seeds),
                       "optimizers": summary}, out_dir)
     return table, summary
+
+
+def kept_rows(curves, optimizers, *, steps: int, seeds) -> pd.DataFrame:
+    """The rows of ``curves`` (an earlier ``curves.csv`` of the same settings) for those of ``optimizers``
+    it holds, each checked to reach ``steps`` on exactly ``seeds``; ValueError naming what does not."""
+    # the losses and shares as the engine's table holds them (torch's float32), so that the summary is a
+    # full run's to the last digit
+    table = pd.read_csv(repo_path(curves), dtype=dict.fromkeys(FLOAT32_COLUMNS, "float32"))
+    rows = table[table.optimizer.isin(list(optimizers))]
+    for name, g in rows.groupby("optimizer", sort=False):
+        if sorted(g.seed.unique().tolist()) != sorted(int(s) for s in seeds) or int(g.step.max()) != steps:
+            raise ValueError(f"{curves}: {name} ran seeds {sorted(g.seed.unique().tolist())} to step "
+                             f"{int(g.step.max())}, not seeds {list(seeds)} to step {steps}")
+    return rows

@@ -8,6 +8,8 @@ in_distribution.steps=2000`` addresses it. A ``foreach`` stage's section holds a
 mapping per variant, merged (the variant's keys win). A setting of the stage's configuration that its
 section does not state comes from the ``shared`` section (``with_shared``; dvc.yaml lists the shared keys
 each stage takes, ``shared.<key>``, so that ``dvc exp run -S shared.<key>=...`` re-runs exactly those).
+A comparison (03-05) whose only change since dvc.lock is the readings of the paper's rule runs only the
+optimizers it adds and keeps the others' published curves (``reuse``; ``--no-reuse`` runs them all).
 The section's ``figure`` is where the figure goes;
 the rest is the stage's typed configuration (``experiments.config``), built before papermill starts, so a
 misspelt, missing or wrongly typed key fails in seconds, names itself, and writes nothing.
@@ -31,7 +33,7 @@ import threading
 import time
 import typing
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import yaml
@@ -46,6 +48,7 @@ from ..experiments.long_horizon import LongHorizonConfig
 from ..experiments.meta_train import MetaTrainConfig
 from ..experiments.tune_baselines import TuningConfig
 from .outputs import Staging, declared_outputs
+from .reuse import reusable_curves
 
 KINDS = {
     "tune_baselines": TuningConfig,
@@ -106,6 +109,9 @@ def stage_section(stage: str, variant: str | None = None, params: dict | None = 
 def stage_config(stage: str, variant: str | None = None, params: dict | None = None):
     """(figure path, typed configuration) of a stage; ConfigError naming what is wrong."""
     section = stage_section(stage, variant, params)
+    if "reuse" in section:
+        raise ConfigError(f"{section_name(stage)}: reuse is the stage runner's to set (lgl2o/pipeline/reuse.py), "
+                          "not params.yaml's")
     if "figure" not in section:
         raise ConfigError(f"{section_name(stage)}: missing parameter figure")
     figure = section.pop("figure")
@@ -117,6 +123,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m lgl2o.pipeline.stage", description=__doc__.splitlines()[0])
     ap.add_argument("stage")
     ap.add_argument("--variant", default=None)
+    ap.add_argument("--no-reuse", action="store_true", help="run every optimizer of a comparison, even where "
+                    "only the readings changed (lgl2o/pipeline/reuse.py)")
     args = ap.parse_args(argv)
     try:
         figure, config = stage_config(args.stage, args.variant)
@@ -127,6 +135,11 @@ def main(argv=None) -> int:
 
     name = args.stage + (f"@{args.variant}" if args.variant else "")
     out_dir = f"results/{args.stage}" + (f"/{args.variant}" if args.variant else "")
+    if isinstance(config, ComparisonConfig) and not args.no_reuse:
+        curves, why = reusable_curves(args.stage, args.variant, out_dir)
+        print(f"{name}: {'keeping the optimizers of ' + curves if curves else 'running every optimizer'} ({why})",
+              file=sys.stderr, flush=True)
+        config = replace(config, reuse=curves)
     pin_root()
     t0 = time.monotonic()
     print(f"{name}: running notebooks/{args.stage}.ipynb", file=sys.stderr, flush=True)

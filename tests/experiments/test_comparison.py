@@ -120,3 +120,29 @@ def test_a_comparison_with_the_fast_l2o_step_resumes_and_tracks_the_plain_one(tm
         np.testing.assert_allclose(runs["fast"][col], runs["plain"][col], rtol=1e-5)
     with pytest.raises(ConfigError, match="l2o_step='jit': one of plain, compile, fast, native"):
         _cfg(l2o_step="jit")
+
+
+def test_a_comparison_keeping_earlier_optimizers_writes_what_a_full_run_writes(tmp_path):
+    readings = list(runs.READINGS)
+    for out, change in (("full", {"readings": readings}), ("earlier", {}), ("kept", {"readings": readings})):
+        if out == "kept":
+            change["reuse"] = str(tmp_path / "earlier" / "curves.csv")
+        torch.manual_seed(0)  # the untrained LSTM's weights
+        comparison.run_comparison(_cfg(**change), tmp_path / out, progress=False)
+    full, earlier, kept = (pd.read_csv(tmp_path / out / "curves.csv") for out in ("full", "earlier", "kept"))
+    assert kept.optimizer.unique().tolist() == full.optimizer.unique().tolist() == runs.ORDER
+    pd.testing.assert_frame_equal(kept.drop(columns="wall_s"), full.drop(columns="wall_s"))
+    # the earlier optimizers were not run again: their rows, timings included, are the earlier run's
+    pd.testing.assert_frame_equal(kept[kept.optimizer.isin(earlier.optimizer)], earlier)
+    for name in ("summary.json", "metrics.json"):
+        assert (tmp_path / "kept" / name).read_text() == (tmp_path / "full" / name).read_text()
+
+
+def test_earlier_curves_of_other_steps_or_seeds_are_refused(tmp_path):
+    torch.manual_seed(0)
+    comparison.run_comparison(_cfg(), tmp_path, progress=False)
+    curves = str(tmp_path / "curves.csv")
+    with pytest.raises(ValueError, match=r"sgd ran seeds \[0, 1\] to step 12, not seeds \[0, 1, 2\] to step 12"):
+        comparison.run_comparison(_cfg(seeds=[0, 1, 2], reuse=curves), progress=False)
+    with pytest.raises(ValueError, match=r"sgd ran seeds \[0, 1\] to step 12, not seeds \[0, 1\] to step 16"):
+        comparison.run_comparison(_cfg(steps=16, reuse=curves), progress=False)
