@@ -13,9 +13,12 @@ from ..core.io import save_torch
 
 
 def flatten(state, prefix: str = "") -> dict:
-    """A state tree (dicts and tuples of tensors) as {"key/0": tensor, ...}."""
+    """A state tree (dicts and tuples of tensors) as {"key/0": tensor, ...}; a NamedTuple's entries are
+    keyed by their field names, as a dict's."""
     if isinstance(state, dict):
         items = state.items()
+    elif _named(state):
+        items = state._asdict().items()
     elif isinstance(state, tuple):
         items = enumerate(state)
     else:
@@ -30,9 +33,15 @@ def fill(template, flat: dict, prefix: str = ""):
     """The state tree of ``template``'s shape, with the tensors from ``flat``."""
     if isinstance(template, dict):
         return {k: fill(v, flat, f"{prefix}{k}/") for k, v in template.items()}
-    if isinstance(template, tuple):
-        return tuple(fill(v, flat, f"{prefix}{i}/") for i, v in enumerate(template))
+    if _named(template):
+        return type(template)(**{k: fill(v, flat, f"{prefix}{k}/") for k, v in template._asdict().items()})
+    if isinstance(template, tuple):  # a tuple's type kept (l2o.model.LSTMState)
+        return type(template)([fill(v, flat, f"{prefix}{i}/") for i, v in enumerate(template)])
     return flat[prefix[:-1]]
+
+
+def _named(state) -> bool:
+    return isinstance(state, tuple) and hasattr(state, "_fields")
 
 
 def new_run(S: int) -> dict:

@@ -49,8 +49,29 @@ def preprocess(g: torch.Tensor, p: float = 10.0) -> torch.Tensor:
     return torch.stack((first, second), dim=-1)
 
 
+class LSTMState(tuple):
+    """The LSTM's recurrent state over the coordinates: ``(h_1, c_1, ..., h_L, c_L)``, each layer's hidden
+    and cell tensors in the layout of the module that computes the step; ``h(layer)``, ``c(layer)`` name
+    them. A flat tuple, not a NamedTuple, because the number of layers is a setting: checkpoints key it
+    ``0`` to ``2L - 1`` and a CUDA graph captures its tensors in that order, as for any tuple. Every step
+    takes a plain tuple of that order too (meta-training slices and joins the state as tuples)."""
+
+    __slots__ = ()
+
+    def h(self, layer: int) -> torch.Tensor:
+        return self[2 * layer]
+
+    def c(self, layer: int) -> torch.Tensor:
+        return self[2 * layer + 1]
+
+    @classmethod
+    def of_layers(cls, layers: list) -> LSTMState:
+        """From ``[(h_1, c_1), ...]``; a list comprehension, which torch.compile traces (a generator it does not)."""
+        return cls([t for hc in layers for t in hc])
+
+
 class LSTMOptimizer(nn.Module):
-    """Coordinatewise 2-layer LSTM. State: a tuple (h_1, c_1, ..., h_L, c_L), each (..., P, hidden)."""
+    """Coordinatewise 2-layer LSTM. State: an ``LSTMState``, each tensor (..., P, hidden)."""
 
     def __init__(self, config: L2OConfig = L2OConfig()):
         super().__init__()
@@ -76,21 +97,21 @@ class LSTMOptimizer(nn.Module):
 
     def init_state(self, shape: tuple[int, ...], device=None, dtype=torch.float32):
         z = torch.zeros(*shape, self.config.hidden, device=device, dtype=dtype)
-        return tuple(z.clone() for _ in range(2 * self.config.layers))
+        return LSTMState([z.clone() for _ in range(2 * self.config.layers)])
 
-    def forward(self, grad: torch.Tensor, state: tuple) -> tuple[torch.Tensor, tuple]:
+    def forward(self, grad: torch.Tensor, state: tuple) -> tuple[torch.Tensor, LSTMState]:
         """grad (..., P) -> update (..., P) and the next state. All coordinates in one batch."""
         H = self.config.hidden
         lead = grad.shape
         x = preprocess(grad, self.config.preproc_p).reshape(-1, 2)
-        new = []
+        state, new = LSTMState(state), []
         for layer, (w, b) in enumerate(zip(self.w, self.b)):
-            h, c = state[2 * layer].reshape(-1, H), state[2 * layer + 1].reshape(-1, H)
+            h, c = state.h(layer).reshape(-1, H), state.c(layer).reshape(-1, H)
             gates = torch.addmm(b, torch.cat((x, h), dim=1), w)
             i, f, g, o = gates.split(H, dim=1)
             c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
             h = torch.sigmoid(o) * torch.tanh(c)
-            new += [h.view(*lead, H), c.view(*lead, H)]
+            new.append((h.view(*lead, H), c.view(*lead, H)))
             x = h
         update = self.out(x).view(lead) * self.config.output_scale
-        return update, tuple(new)
+        return update, LSTMState.of_layers(new)

@@ -1,9 +1,11 @@
 """The learned optimizer as a protocol optimizer (``optim.protocol``): its state is the LSTM state of
-every coordinate, ``{"lstm": (h_1, c_1, ..., h_L, c_L)}``, in the layout of the module that computes the
+every coordinate, ``{"lstm": LSTMState (h_1, c_1, ..., h_L, c_L)}``, in the layout of the module that computes the
 step (``backends``)."""
 from __future__ import annotations
 
 from torch import nn
+
+from .model import LSTMState
 
 
 class L2O:
@@ -16,8 +18,8 @@ class L2O:
         self.net = net
 
     def init(self, params):
-        return {"lstm": tuple(self.net.init_state(params.shape, params.device, params.dtype))}
+        return {"lstm": LSTMState(self.net.init_state(params.shape, params.device, params.dtype))}
 
     def step(self, params, state, grad, oracle):
         update, hidden = self.net(grad, state["lstm"])
-        return params + update, {"lstm": tuple(hidden)}, {}
+        return params + update, {"lstm": LSTMState(hidden)}, {}

@@ -30,8 +30,10 @@ class L2OTorch(torch.optim.Optimizer):
                 if p.grad is None:
                     continue
                 st = self.state[p]
+                # a plain tuple in the optimizer's state: state_dict() goes through torch.load(weights_only=True)
                 if "hidden" not in st:
-                    st["hidden"] = self.net.init_state(p.shape, p.device, p.dtype)
-                update, st["hidden"] = self.net(p.grad, st["hidden"])
+                    st["hidden"] = tuple(self.net.init_state(p.shape, p.device, p.dtype))
+                update, hidden = self.net(p.grad, st["hidden"])
+                st["hidden"] = tuple(hidden)
                 p.add_(update)
         return loss

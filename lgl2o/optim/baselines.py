@@ -1,6 +1,8 @@
 """The convergent baselines (and the guards' fallbacks): SGD and Adam, as protocol optimizers."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 from .protocol import check_positive
@@ -18,6 +20,14 @@ class SGD:
         return params - self.lr * grad, state, {}
 
 
+class AdamState(NamedTuple):
+    """Adam's state: the moment estimates and the step count (a checkpoint keys them ``m``, ``v``, ``t``)."""
+
+    m: torch.Tensor
+    v: torch.Tensor
+    t: torch.Tensor
+
+
 class Adam:
     """Adam exactly as ``torch.optim.Adam`` computes it (bias corrections, eps outside the sqrt).
 
@@ -30,16 +40,16 @@ class Adam:
         check_positive("lr", lr)
         self.lr, self.betas, self.eps = float(lr), tuple(betas), float(eps)
 
-    def init(self, params):
-        return {"m": torch.zeros_like(params), "v": torch.zeros_like(params),
-                "t": torch.zeros((), dtype=torch.int64, device=params.device)}
+    def init(self, params) -> AdamState:
+        return AdamState(m=torch.zeros_like(params), v=torch.zeros_like(params),
+                         t=torch.zeros((), dtype=torch.int64, device=params.device))
 
     def step(self, params, state, grad, oracle):
         b1, b2 = self.betas
-        t = state["t"] + 1
+        t = state.t + 1
         td = t.double()
-        m = state["m"].mul(b1).add_(grad, alpha=1 - b1)
-        v = state["v"].mul(b2).addcmul_(grad, grad, value=1 - b2)
+        m = state.m.mul(b1).add_(grad, alpha=1 - b1)
+        v = state.v.mul(b2).addcmul_(grad, grad, value=1 - b2)
         denom = (v.sqrt() / (1 - b2**td).sqrt()).add_(self.eps)
         new = params + (-self.lr / (1 - b1**td) * m).div_(denom)
-        return new, {"m": m, "v": v, "t": t}, {}
+        return new, AdamState(m, v, t), {}

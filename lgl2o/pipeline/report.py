@@ -53,8 +53,9 @@ def _comparison(stage: str, metrics: dict, stage_dir: Path | None = None) -> lis
 
 
 def durations() -> list[dict]:
-    """Per executed stage notebook: its papermill duration and date, and the machine and L2O step the
-    stage runner recorded (older runs lack the machine); per piece of a stage run in pieces, the same from
+    """Per executed stage notebook: its minutes (``run_minutes``) and date, and the machine and L2O step the
+    stage runner recorded (older runs lack the machine; a run that kept an earlier one's optimizers: its
+    own); per piece of a stage run in pieces, the same from
     the piece's record (for a piece resumed from a checkpoint, the minutes spent stepping in all sittings)."""
     rows = []
     for nb in sorted(RESULTS.rglob("notebook.ipynb")):
@@ -63,7 +64,7 @@ def durations() -> list[dict]:
         params = pm.get("parameters", {})
         config = params.get("config") or params  # older runs passed the configuration's keys one by one
         host = run.get("host", {})
-        rows.append({"stage": str(nb.parent.relative_to(RESULTS)), "minutes": (pm.get("duration") or 0) / 60,
+        rows.append({"stage": str(nb.parent.relative_to(RESULTS)), "minutes": run_minutes(nb),
                      "date": (pm.get("start_time") or "")[:10],
                      "l2o_step": run.get("l2o_step") or config.get("l2o_step") or "–",
                      "cpu": host.get("cpu", "not recorded"), "threads": host.get("threads", "–")})
@@ -74,6 +75,13 @@ def durations() -> list[dict]:
                      "date": r["started"][:10], "l2o_step": r["l2o_step"] if "l2o" in r["optimizer"] else "–",
                      "cpu": r["host"]["cpu"], "threads": r["host"]["threads"]})
     return rows
+
+
+def run_minutes(notebook) -> float:
+    """An executed stage notebook's minutes in all: papermill's duration and, where the run kept the
+    optimizers of an earlier one (``pipeline.reuse``), the minutes that one took (``earlier_minutes``)."""
+    meta = json.loads(Path(notebook).read_text())["metadata"]
+    return (meta.get("papermill", {}).get("duration") or 0) / 60 + meta.get("lgl2o", {}).get("earlier_minutes", 0)
 
 
 def total_hours(rows=None) -> float:

@@ -152,7 +152,7 @@ def main(argv=None) -> int:
         pm.execute_notebook(str(ROOT / "notebooks" / f"{args.stage}.ipynb"), str(executed), parameters=params,
                             cwd=str(ROOT / "notebooks"), progress_bar=False)
         relativize(executed, staging)
-        record_run(executed, config)
+        record_run(executed, config, earlier=ROOT / out_dir / "notebook.ipynb" if getattr(config, "reuse", None) else None)
         missing = staging.publish(declared_outputs(args.stage, args.variant))
     if missing:
         print(f"error: {name} did not write {', '.join(missing)}", file=sys.stderr)
@@ -209,15 +209,21 @@ def shown_progress(name: str, every: float = 1.0):
             os.environ[ENV] = before
 
 
-def record_run(path, config) -> None:
+def record_run(path, config, earlier=None) -> None:
     """Add to the executed notebook's metadata the machine it ran on and the L2O step it used (papermill
-    already records the start, end and duration): ``python -m lgl2o.pipeline.report`` tabulates them."""
+    already records the start, end and duration): ``python -m lgl2o.pipeline.report`` tabulates them. With
+    ``earlier``, the executed notebook of the run whose optimizers this one kept, the minutes that run
+    took in all (``earlier_minutes``), so that a stage's minutes stay a full run's."""
     import nbformat
 
     from ..core.host import host
+    from .report import run_minutes
 
     nb = nbformat.read(str(path), as_version=4)
-    nb.metadata["lgl2o"] = {"host": host(), "l2o_step": getattr(config, "l2o_step", None)}
+    run = {"host": host(), "l2o_step": getattr(config, "l2o_step", None)}
+    if earlier is not None and Path(earlier).is_file():
+        run["earlier_minutes"] = run_minutes(earlier)
+    nb.metadata["lgl2o"] = run
     nbformat.write(nb, str(path))
 
 

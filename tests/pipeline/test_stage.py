@@ -179,6 +179,24 @@ def test_the_executed_notebook_records_the_machine_and_the_l2o_step(tmp_path):
     assert run["host"]["threads"] >= 1 and run["host"]["cpu"]
 
 
+def test_a_run_that_kept_an_earlier_ones_optimizers_counts_that_runs_minutes_too(tmp_path):
+    import nbformat
+
+    from lgl2o.pipeline import report
+
+    earlier, nb = tmp_path / "earlier.ipynb", tmp_path / "nb.ipynb"
+    old = nbformat.v4.new_notebook()
+    old.metadata.update(papermill={"duration": 600.0}, lgl2o={"earlier_minutes": 5.0})  # itself a kept run
+    nbformat.write(old, str(earlier))
+    new = nbformat.v4.new_notebook()
+    new.metadata["papermill"] = {"duration": 120.0}
+    nbformat.write(new, str(nb))
+    _, config = stage.stage_config("03_in_distribution")
+    stage.record_run(nb, config, earlier=earlier)
+    assert nbformat.read(str(nb), as_version=4).metadata["lgl2o"]["earlier_minutes"] == 15.0
+    assert report.run_minutes(nb) == 17.0 and report.run_minutes(earlier) == 15.0
+
+
 def test_a_piece_outside_params_yaml_is_refused_naming_what_there_is(capsys):
     from lgl2o.pipeline import piece
 

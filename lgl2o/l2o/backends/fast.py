@@ -12,6 +12,7 @@ import math
 
 import torch
 
+from ..model import LSTMState
 from .hidden_major import HiddenMajorLSTM
 
 
@@ -33,13 +34,13 @@ class FastLSTM(HiddenMajorLSTM):
             self._work = {key: (inputs, like.new_empty(S, 4 * H, P))}  # one shape at a time
         return self._work[key]
 
-    def forward(self, grad: torch.Tensor, state: tuple) -> tuple[torch.Tensor, tuple]:
+    def forward(self, grad: torch.Tensor, state: tuple) -> tuple[torch.Tensor, LSTMState]:
         self.check(grad, state)
         cfg, H = self.config, self.config.hidden
         lead, P = grad.shape[:-1], grad.shape[-1]
         g = grad.reshape(-1, P)
         S = g.shape[0]
-        state = [s.reshape(S, H, P) for s in state]
+        state = LSTMState([s.reshape(S, H, P) for s in state])
         weights = self.weights()
 
         inputs, gates = self._workspace(S, P, g)
@@ -52,14 +53,14 @@ class FastLSTM(HiddenMajorLSTM):
         new = []
         for layer in range(cfg.layers):
             inp = inputs[layer]  # [input; h; 1]
-            inp[:, -1 - H : -1] = state[2 * layer]
+            inp[:, -1 - H : -1] = state.h(layer)
             torch.matmul(weights[layer], inp, out=gates)  # (S, 4H, P)
             torch.sigmoid_(gates[:, : 3 * H])
             torch.tanh_(gates[:, 3 * H :])
             i, f, o, z = gates.split(H, dim=1)
-            c = torch.mul(f, state[2 * layer + 1]).addcmul_(i, z)
+            c = torch.mul(f, state.c(layer)).addcmul_(i, z)
             h = torch.tanh(c).mul_(o)
-            new += [h, c]
+            new.append((h.view(*lead, H, P), c.view(*lead, H, P)))
             if layer < cfg.layers - 1:
                 inputs[layer + 1][:, :H] = h
-        return self.output(h).view(grad.shape), tuple(s.view(*lead, H, P) for s in new)
+        return self.output(h).view(grad.shape), LSTMState.of_layers(new)

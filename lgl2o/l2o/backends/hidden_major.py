@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..model import LSTMOptimizer
+from ..model import LSTMOptimizer, LSTMState
 
 
 class HiddenMajorLSTM(nn.Module):
@@ -27,7 +27,7 @@ class HiddenMajorLSTM(nn.Module):
     def init_state(self, shape: tuple[int, ...], device=None, dtype=torch.float32):
         *lead, P = shape
         z = torch.zeros(*lead, self.config.hidden, P, device=device, dtype=dtype)
-        return tuple(z.clone() for _ in range(2 * self.config.layers))
+        return LSTMState([z.clone() for _ in range(2 * self.config.layers)])
 
     def weights(self) -> list[torch.Tensor]:
         """Per layer, ``pack``'s matrices, recomputed only when one of ``net``'s parameters changed."""

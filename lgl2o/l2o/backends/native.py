@@ -20,6 +20,7 @@ import torch
 
 from ...core import clib
 from ...core.clib import NativeUnavailable
+from ..model import LSTMState
 from .hidden_major import HiddenMajorLSTM
 
 __all__ = ["NativeLSTM", "NativeUnavailable", "load"]
@@ -75,7 +76,7 @@ class NativeLSTM(HiddenMajorLSTM):
             out.append(w.view(4, Hp // U, U, -1).permute(1, 3, 2, 0).contiguous())
         return out
 
-    def forward(self, grad: torch.Tensor, state: tuple) -> tuple[torch.Tensor, tuple]:
+    def forward(self, grad: torch.Tensor, state: tuple) -> tuple[torch.Tensor, LSTMState]:
         if grad.device.type != "cpu" or grad.dtype != torch.float32:
             raise ValueError(f"NativeLSTM runs on float32 CPU tensors, got {grad.dtype} on {grad.device} "
                              "(the fast step runs anywhere)")
@@ -84,14 +85,15 @@ class NativeLSTM(HiddenMajorLSTM):
         lead, P = grad.shape[:-1], grad.shape[-1]
         g = grad.reshape(-1, 1, P).contiguous()  # one input row per run, preprocessed in the C loop
         S = g.shape[0]
-        state = [s.reshape(S, H, P).contiguous() for s in state]
+        state = LSTMState([s.reshape(S, H, P).contiguous() for s in state])
         # the new state is handed to the caller (it becomes the optimizer's state), so it is allocated
         # per step; the packed weights are kept between steps (``weights``)
         x, new = g, []
         for layer, weights in enumerate(self.weights()):
-            c, h = torch.empty_like(state[0]), torch.empty_like(state[0])
+            c, h = torch.empty_like(state.h(0)), torch.empty_like(state.h(0))
             self._layer(*_rows(x), weights.shape[1] - H - 1, *(self._preproc if layer == 0 else (0.0, 0.0, 0.0)),
-                        *_rows(state[2 * layer]), *_rows(state[2 * layer + 1]), weights.data_ptr(),
+                        *_rows(state.h(layer)), *_rows(state.c(layer)), weights.data_ptr(),
                         *_rows(c), *_rows(h), S, H, P, torch.get_num_threads())
-            x, new = h, new + [h, c]
-        return self.output(h).view(grad.shape), tuple(s.view(*lead, H, P) for s in new)
+            x = h
+            new.append((h.view(*lead, H, P), c.view(*lead, H, P)))
+        return self.output(h).view(grad.shape), LSTMState.of_layers(new)
