@@ -33,19 +33,22 @@ def declared_outputs(stage: str, item: str | dict | None = None, dvc_yaml: Path 
     if stage not in stages:
         raise KeyError(f"dvc.yaml has no stage {stage!r}")
     body = stages[stage].get("do", stages[stage])
+    return [fill_item(next(iter(o)) if isinstance(o, dict) else o, stage, item)
+            for kind in ("outs", "metrics", "plots") for o in body.get(kind, [])]
+
+
+def fill_item(text: str, stage: str, item: str | dict | None) -> str:
+    """A dvc.yaml entry of ``stage`` with its ``foreach`` or ``matrix`` item filled in (``${item}``,
+    ``${item.key}``); KeyError where it needs an item it was not given."""
     values = item if isinstance(item, dict) else {"": item}
 
-    def fill(path: str) -> str:
-        def one(m):
-            key = m.group(1) or ""
-            if key not in values or values[key] is None:
-                raise KeyError(f"dvc.yaml stage {stage!r}: {m.group(0)} in {path!r} needs an item")
-            return str(values[key])
+    def one(m):
+        key = m.group(1) or ""
+        if key not in values or values[key] is None:
+            raise KeyError(f"dvc.yaml stage {stage!r}: {m.group(0)} in {text!r} needs an item")
+        return str(values[key])
 
-        return re.sub(r"\$\{item(?:\.(\w+))?\}", one, path)
-
-    return [fill(next(iter(o)) if isinstance(o, dict) else o)
-            for kind in ("outs", "metrics", "plots") for o in body.get(kind, [])]
+    return re.sub(r"\$\{item(?:\.(\w+))?\}", one, text)
 
 
 class Staging:

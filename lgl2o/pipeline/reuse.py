@@ -16,12 +16,12 @@ Anything else (``dvc repro -f`` with nothing changed included) runs every optimi
 from __future__ import annotations
 
 import hashlib
-import re
 from pathlib import Path
 
 import yaml
 
 from ..core.paths import ROOT
+from .outputs import fill_item
 
 READINGS_KEY = "readings"
 
@@ -41,16 +41,19 @@ def reusable_curves(stage: str, variant: str | None, out_dir: str, params: dict 
     spec = spec.get("do", spec)
     params = params if params is not None else yaml.safe_load((root / "params.yaml").read_text())
 
-    if locked.get("cmd") != fill(spec["cmd"], variant):
+    def fill(text):
+        return fill_item(text, stage, variant)
+
+    if locked.get("cmd") != fill(spec["cmd"]):
         return None, "the stage's command changed"
     deps = {d["path"]: d for d in locked.get("deps", [])}
-    if set(deps) != {fill(d, variant) for d in spec.get("deps", [])}:
+    if set(deps) != {fill(d) for d in spec.get("deps", [])}:
         return None, "the stage's dependencies changed"
     for path, d in deps.items():
         if md5(root, path) != d.get("md5"):
             return None, f"{path} changed"
     old = locked.get("params", {}).get("params.yaml", {})
-    now = {fill(k, variant) for k in spec.get("params", [])}
+    now = {fill(k) for k in spec.get("params", [])}
     if set(old) != now:
         return None, "the stage's parameters changed"
     readings_differ = False
@@ -65,11 +68,6 @@ def reusable_curves(stage: str, variant: str | None, out_dir: str, params: dict 
     if out is None or md5(root, curves) != out.get("md5"):
         return None, f"{curves} is not the one dvc.lock records"
     return curves, "dvc.lock shows the same code, data and settings but the readings"
-
-
-def fill(text: str, variant: str | None) -> str:
-    """A dvc.yaml ``foreach`` entry with its item (``${item}``) filled in."""
-    return re.sub(r"\$\{item\}", str(variant), text) if variant is not None else text
 
 
 def lookup(params: dict, key: str):

@@ -135,11 +135,13 @@ def main(argv=None) -> int:
 
     name = args.stage + (f"@{args.variant}" if args.variant else "")
     out_dir = f"results/{args.stage}" + (f"/{args.variant}" if args.variant else "")
+    earlier = None  # the executed notebook of the run whose optimizers this one keeps
     if isinstance(config, ComparisonConfig) and not args.no_reuse:
         curves, why = reusable_curves(args.stage, args.variant, out_dir)
         print(f"{name}: {'keeping the optimizers of ' + curves if curves else 'running every optimizer'} ({why})",
               file=sys.stderr, flush=True)
         config = replace(config, reuse=curves)
+        earlier = ROOT / out_dir / "notebook.ipynb" if curves else None
     pin_root()
     t0 = time.monotonic()
     print(f"{name}: running notebooks/{args.stage}.ipynb", file=sys.stderr, flush=True)
@@ -152,7 +154,7 @@ def main(argv=None) -> int:
         pm.execute_notebook(str(ROOT / "notebooks" / f"{args.stage}.ipynb"), str(executed), parameters=params,
                             cwd=str(ROOT / "notebooks"), progress_bar=False)
         relativize(executed, staging)
-        record_run(executed, config, earlier=ROOT / out_dir / "notebook.ipynb" if getattr(config, "reuse", None) else None)
+        record_run(executed, config, earlier)
         missing = staging.publish(declared_outputs(args.stage, args.variant))
     if missing:
         print(f"error: {name} did not write {', '.join(missing)}", file=sys.stderr)
