@@ -44,3 +44,22 @@ def test_the_readmes_time_for_a_full_repro_is_the_sum_of_the_recorded_durations(
     m = re.search(r"~(\d+(?:\.\d)?) h for `dvc repro -f`", (ROOT / "README.md").read_text())
     assert m, "README does not say how long `dvc repro -f` takes"
     assert float(m.group(1)) == round(total_hours(), 1)
+
+
+def test_the_readmes_minutes_per_stage_are_the_recorded_durations():
+    from lgl2o.pipeline.report import durations
+
+    recorded = {}
+    for r in durations():  # a piece (06_long_horizon_run@sgd-0) counts towards its stage
+        stage = r["stage"].replace("_run@", "@").split("@")[0]
+        recorded[stage] = recorded.get(stage, 0) + r["minutes"]
+    rows = [line for line in (ROOT / "README.md").read_text().splitlines() if re.match(r"\| \[?`\d\d_", line)]
+    assert len(rows) == 9, "README's stage table should have one row per stage"
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        stage = re.search(r"`(\d\d_\w+)`", cells[0]).group(1)
+        variants = re.findall(r"\[(\w+)\]\(results/", cells[0]) if cells[0].startswith("`") else []
+        names = [f"{stage}/{v}" for v in variants] or [stage]
+        shown = [c.strip() for c in cells[-1].split(",")]
+        want = [f"{recorded[n]:.0f}" if recorded[n] >= 10 else f"{recorded[n]:.1f}" for n in names]
+        assert shown == want, f"README gives {stage} {shown} minutes; its recorded durations are {want}"
