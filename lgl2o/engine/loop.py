@@ -34,6 +34,7 @@ from .checkpoint import load_run, new_run, save_run
 
 COLUMNS = ["optimizer", "seed", "step", "batch_loss", "full_loss", "proposal_share", "fwd", "bwd",
            "examples", "wall_s", "test_acc", "diverged_at", "diverged"]
+FLOAT32_COLUMNS = ("batch_loss", "full_loss", "proposal_share")  # torch's float32; a CSV reads them as float64
 ENGINES = ("eager", "graph")
 
 

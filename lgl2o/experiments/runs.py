@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..core import io
 from ..core.paths import repo_path
-from ..engine.loop import evaluate
+from ..engine.loop import FLOAT32_COLUMNS, evaluate
 from ..l2o.backends import make_step
 from ..l2o.checkpoint import load_l2o
 from ..l2o.model import LSTMOptimizer
@@ -36,7 +36,6 @@ from .config import (Config, ConfigError, TaskConfig, checked, device, given, l2
 from .l2o_step import l2o_step
 from .summary import save_summary, summarize
 
-FLOAT32_COLUMNS = ("batch_loss", "full_loss", "proposal_share")  # of engine.loop's table
 FALLBACKS = ("sgd", "adam")  # an ablation variant's fallback optimizer
 GUARD_KEYS = ("compare", "compare_batch", "z", "test", "reset_proposal_on_fallback", "max_fallback_increase",
               "audit_every", "audit_batch")

@@ -38,6 +38,8 @@ NUMERIC = ["batch_loss", "full_loss", "proposal_share", "fwd", "bwd", "examples"
 def test_table_shape_and_columns():
     df = _eval([0, 1])
     assert list(df.columns) == run.COLUMNS
+    floats32 = [c for c in df.columns if df[c].dtype == np.float32]
+    assert floats32 == list(run.FLOAT32_COLUMNS)  # what a reader of the CSV restores (runs.kept_rows)
     steps = sorted(df.step.unique())
     assert steps[0] == 0 and steps[-1] == 40 and {10, 20, 30} <= set(steps)
     assert len(df) == 5 * 2 * len(steps)
